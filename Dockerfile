@@ -1,0 +1,18 @@
+# The platform image: Airflow 3.3.2 on Python 3.11 with the platform's code and pinned dependencies.
+FROM apache/airflow:3.3.2-python3.11
+
+# Dependencies first, so a code change does not reinstall them. requirements.lock pins every package
+# (dev-only ones too); used as constraints it only fixes versions and installs nothing by itself.
+COPY requirements.txt requirements.lock /tmp/mlp/
+RUN pip install --no-cache-dir -r /tmp/mlp/requirements.txt -c /tmp/mlp/requirements.lock
+
+# The platform's code, where the Airflow components look for it.
+COPY --chown=airflow:0 dags/ /opt/airflow/dags/
+COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
+COPY --chown=airflow:0 include/ /opt/airflow/include/
+COPY --chown=airflow:0 config/ /opt/airflow/config/
+COPY --chown=airflow:0 localdev/ /opt/airflow/localdev/
+
+# `import include.catalogue` and `import localdev` from /opt/airflow. plugins/ is listed too because
+# `python -m localdev provision` runs outside Airflow, which would otherwise add it to the path itself.
+ENV PYTHONPATH=/opt/airflow:/opt/airflow/plugins

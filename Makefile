@@ -1,0 +1,54 @@
+# The two commands of the README:  `make demo` runs the platform locally, `make test` runs every test.
+# Both install what they need first (a virtualenv from requirements.lock, Azurite from package-lock.json).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
+RUN := PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(VENV)/bin/python
+export UV_COMPILE_BYTECODE := 1
+
+.PHONY: demo up down status install lint test test-fast lock clean
+
+demo up: install
+	@$(RUN) -m localdev up
+
+down:
+	@if [ -x $(VENV)/bin/python ]; then $(RUN) -m localdev down; else echo "Nothing was running."; fi
+
+status:
+	@$(RUN) -m localdev status
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.lock
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if (3, 11, 3) <= v[:3] < (3, 12) else \
+		f"error: Python 3.11.3 or newer 3.11 is needed, found {sys.version.split()[0]} at {sys.executable}; set PYTHON=/path/to/python3.11")'
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip sync --quiet --python $(VENV)/bin/python requirements.lock
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "error: Node.js and npm are needed \
+		for Azurite, the local Azure region. Install Node.js 18+ with npm (Debian: apt-get install nodejs npm)."; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check dags plugins include localdev tests
+	$(VENV)/bin/ruff format --check dags plugins include localdev tests
+
+test: install lint
+	$(RUN) -m pytest $(PYTEST_ARGS)
+
+# Unit tests and DAG integrity only (no emulators, no Airflow servers).
+test-fast: install lint
+	$(RUN) -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+# Re-resolve the pins after changing requirements*.txt (about a minute with uv).
+lock: $(VENV)/.installed
+	$(VENV)/bin/uv pip compile requirements-dev.txt -c ../shared/known-good-freeze.txt \
+		--python-version 3.11.7 --annotation-style line -q -o requirements.lock
+
+clean: down
+	rm -rf .local

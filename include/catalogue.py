@@ -1,0 +1,207 @@
+"""The region catalogue: which regions exist, on which cloud, and which Airflow connections reach them.
+
+One YAML file (``config/regions.yaml`` unless ``MLP_REGION_CATALOGUE`` names another) describes every
+region. It is validated on load: a missing, unknown or malformed field raises ``CatalogueError`` naming
+the file, the region and the field, so a typo never reaches a cloud call.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CATALOGUE = REPO_ROOT / "config" / "regions.yaml"
+CATALOGUE_ENV = "MLP_REGION_CATALOGUE"
+
+Provider = Literal["aws", "gcp", "azure"]
+
+# Cloud region names as each provider spells them.
+CLOUD_REGION_PATTERNS: dict[str, str] = {
+    "aws": r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$",  # us-west-2
+    "gcp": r"^[a-z]+-[a-z]+\d+$",  # europe-west1
+    "azure": r"^[a-z]+\d*$",  # eastus, southeastasia, westus2
+}
+# Bucket (S3, GCS) and container (Azure Blob) naming rules, 3 to 63 characters.
+BUCKET_PATTERNS: dict[str, str] = {
+    "aws": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    "gcp": r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",
+    "azure": r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
+}
+HOSTNAME = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")]
+ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
+Hostname = Annotated[str, StringConstraints(pattern=HOSTNAME)]
+
+
+class CatalogueError(ValueError):
+    """The region catalogue is missing, unreadable or invalid; the message names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
+
+
+class RegionConnections(_Strict):
+    """Airflow connection ids a region uses."""
+
+    storage: ConnId = Field(description="object store: aws (S3), google_cloud_platform (GCS) or wasb")
+    kubernetes: ConnId | None = Field(default=None, description="the region's cluster (cncf-kubernetes)")
+
+
+class Region(_Strict):
+    """One serving region on one cloud."""
+
+    name: Name
+    provider: Provider
+    cloud_region: str
+    primary: bool = False
+    bucket: str = Field(description="model bucket (S3, GCS) or blob container (Azure)")
+    serving_endpoint: str
+    dns_record: Hostname
+    connections: RegionConnections
+
+    @model_validator(mode="after")
+    def _check_provider_specific_names(self) -> Region:
+        if not re.match(CLOUD_REGION_PATTERNS[self.provider], self.cloud_region):
+            raise ValueError(f"cloud_region {self.cloud_region!r} is not a valid {self.provider} region name")
+        if not re.match(BUCKET_PATTERNS[self.provider], self.bucket):
+            kind = "container" if self.provider == "azure" else "bucket"
+            raise ValueError(f"bucket {self.bucket!r} is not a valid {self.provider} {kind} name")
+        url = urlsplit(self.serving_endpoint)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"serving_endpoint {self.serving_endpoint!r} is not an http(s) URL")
+        return self
+
+
+class DnsConfig(_Strict):
+    """The hosted zone and the record that failover steers."""
+
+    provider: Literal["route53"] = "route53"
+    zone: Hostname
+    record: Hostname
+    ttl: int = Field(default=60, ge=1, le=86400)
+    connection: ConnId
+
+    @model_validator(mode="after")
+    def _check_record_in_zone(self) -> DnsConfig:
+        if not self.record.endswith("." + self.zone):
+            raise ValueError(f"record {self.record!r} is not inside zone {self.zone!r}")
+        return self
+
+
+class Catalogue(_Strict):
+    """All regions plus the DNS they are served under."""
+
+    dns: DnsConfig
+    regions: list[Region] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_regions_together(self) -> Catalogue:
+        names = [r.name for r in self.regions]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"region names must be unique; repeated: {', '.join(duplicates)}")
+        primaries = [r.name for r in self.regions if r.primary]
+        if len(primaries) != 1:
+            raise ValueError(f"exactly one region must be primary: true; found {len(primaries)}: {primaries}")
+        for region in self.regions:
+            if not region.dns_record.endswith("." + self.dns.zone):
+                raise ValueError(
+                    f"region {region.name!r}: dns_record {region.dns_record!r} is not inside zone {self.dns.zone!r}"
+                )
+        return self
+
+    @cached_property
+    def by_name(self) -> dict[str, Region]:
+        return {r.name: r for r in self.regions}
+
+    def region(self, name: str) -> Region:
+        """Return the region called ``name``, or raise ``CatalogueError`` listing the known ones."""
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise CatalogueError(f"unknown region {name!r}; the catalogue has: {', '.join(self.by_name)}") from None
+
+    @property
+    def primary(self) -> Region:
+        return next(r for r in self.regions if r.primary)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise CatalogueError(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def catalogue_path() -> Path:
+    """The catalogue file in use: ``$MLP_REGION_CATALOGUE`` or the embedded default."""
+    return Path(os.environ.get(CATALOGUE_ENV) or DEFAULT_CATALOGUE)
+
+
+def _describe_location(data: object, loc: tuple) -> str:
+    """Render a pydantic error location, naming regions by name: ``regions[1] (gcp-x).bucket``."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if isinstance(node, list) and isinstance(node[item], dict) else None
+            parts[-1] += f"[{item}]" + (f" ({name})" if name else "")
+        else:
+            parts.append(str(item))
+        try:
+            node = node[item]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts) or "(top level)"
+
+
+def parse_catalogue(data: object, source: str = "<catalogue>") -> Catalogue:
+    """Validate already-loaded catalogue data; raise ``CatalogueError`` naming each bad field."""
+    try:
+        return Catalogue.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            # Model-level checks carry their own message; field checks get the field's location.
+            message = error["msg"].removeprefix("Value error, ")
+            where = _describe_location(data, tuple(loc for loc in error["loc"]))
+            if error["type"] == "missing":
+                message = "required field is missing"
+            elif error["type"] == "extra_forbidden":
+                message = "unknown field (a typo?)"
+            elif "input" in error and error["type"] not in ("value_error", "model_type"):
+                message += f" (got {error['input']!r})"
+            problems.append(f"  {where}: {message}")
+        raise CatalogueError(f"{source}: invalid region catalogue:\n" + "\n".join(problems)) from None
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Read and validate the catalogue at ``path`` (default: ``catalogue_path()``)."""
+    path = Path(path) if path else catalogue_path()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CatalogueError(f"cannot read region catalogue {path}: {exc.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except CatalogueError as exc:
+        raise CatalogueError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{path}: not valid YAML: {exc}") from None
+    return parse_catalogue(data, source=str(path))

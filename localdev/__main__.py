@@ -1,0 +1,176 @@
+"""Run the platform on this machine: ``python -m localdev up | down | status | provision``.
+
+``up`` starts the three emulated cloud regions and Airflow 3, all on 127.0.0.1, and prints how to log in.
+Running it again while everything runs changes nothing. ``down`` stops every process ``up`` started, by PID.
+State (PID files, logs, emulator data, Airflow home) lives in ``$MLP_STATE_DIR`` (default ``.local/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from include.catalogue import CatalogueError, catalogue_path, load_catalogue
+from localdev.airflow_local import ADMIN_USER, TOPOLOGIES, AirflowSettings, airflow_env, local_secrets, start_airflow
+from localdev.emulators import EmulatorPorts, connection_env, start_emulators
+from localdev.processes import ProcessTable, StartupError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EMULATORS = ["moto", "azurite", "fake-gcs"]
+
+
+def _state_dir() -> Path:
+    return Path(os.environ.get("MLP_STATE_DIR") or REPO_ROOT / ".local").resolve()
+
+
+def _table(state_dir: Path) -> ProcessTable:
+    return ProcessTable(state_dir / "run", state_dir / "logs")
+
+
+def _write_connections_file(state_dir: Path, connections: dict[str, str]) -> Path:
+    """``connections.env``: ``source`` it to use the airflow CLI or the hooks against the local regions."""
+    path = state_dir / "connections.env"
+    path.write_text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in sorted(connections.items())))
+    return path
+
+
+def _summary(settings: AirflowSettings, ports: EmulatorPorts, state_dir: Path, heading: str) -> str:
+    password = local_secrets(state_dir)["admin_password"]
+    return f"""
+{heading} ({settings.topology} topology)
+
+  Airflow UI    {settings.api_url}    login: {ADMIN_USER} / {password}
+  REST API      {settings.api_url}/api/v2  (token: POST {settings.api_url}/auth/token)
+  AWS  (moto)   {ports.moto_url}   S3, Route 53, SQS, STS, Cost Explorer
+  Azure Blob    {ports.azurite_blob_url}   (Azurite)
+  GCS           {ports.gcs_url}   (fake-gcs-server)
+
+  Logs          {state_dir / "logs"}
+  Connections   source {state_dir / "connections.env"}
+  Stop          make down
+"""
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    state_dir = _state_dir()
+    table = _table(state_dir)
+    topology_file = state_dir / "topology"
+    settings = AirflowSettings.from_env(state_dir, args.topology)
+    ports = EmulatorPorts.from_env()
+    catalogue = load_catalogue()
+
+    expected = EMULATORS + settings.components
+    running = [name for name in table.names() if table.pid(name)]
+    if running:
+        previous = topology_file.read_text().strip() if topology_file.exists() else "unknown"
+        if previous != settings.topology:
+            raise StartupError(f"the platform is already running in the {previous} topology; run `make down` first.")
+        if set(expected) <= set(running):
+            print(_summary(settings, ports, state_dir, "The platform is already running; nothing changed."))
+            return 0
+        print(f"Found a partial start ({', '.join(running)} running); stopping it and starting again.")
+        table.stop_all()
+
+    connections = connection_env(catalogue, ports)
+    env = airflow_env(settings, connections, catalogue_path().resolve())
+    topology_file.write_text(settings.topology)
+    try:
+        print("Starting the local cloud regions (moto, Azurite, fake-gcs-server) ...", flush=True)
+        start_emulators(table, ports, state_dir / "data")
+        provisioned = subprocess.run(
+            [sys.executable, "-m", "localdev", "provision"], env=env, capture_output=True, text=True
+        )
+        if provisioned.returncode != 0:
+            raise StartupError(f"creating the buckets and the hosted zone failed:\n{provisioned.stderr[-2000:]}")
+        print(provisioned.stdout, end="")
+        _write_connections_file(state_dir, connections)
+        print(f"Starting Airflow 3 ({settings.topology}) on {settings.api_url} ...", flush=True)
+        start_airflow(table, settings, env)
+    except BaseException:
+        stopped = table.stop_all()
+        print(f"Start-up failed; stopped what had started: {', '.join(stopped) or 'nothing'}.", file=sys.stderr)
+        raise
+    print(_summary(settings, ports, state_dir, "The platform is up."))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stopped = _table(_state_dir()).stop_all()
+    print(f"Stopped: {', '.join(stopped)}." if stopped else "Nothing was running.")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    table = _table(_state_dir())
+    names = table.names()
+    for name in names:
+        pid = table.pid(name)
+        print(f"{name:24} {'running, PID ' + str(pid) if pid else 'stopped'}")
+    if not names:
+        print("Nothing is running.")
+    return 0
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    from localdev.provision import provision
+
+    for line in provision(load_catalogue()):
+        print(f"  {line}")
+    return 0
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    from localdev.api import AirflowClient
+
+    state_dir = _state_dir()
+    settings = AirflowSettings.from_env(state_dir, "embedded")
+    client = AirflowClient(settings.api_url, ADMIN_USER, local_secrets(state_dir)["admin_password"])
+    client.wait_for_dag(args.dag_id)
+    run_id = client.trigger(args.dag_id, json.loads(args.conf))
+    print(f"Triggered {args.dag_id}: {run_id}")
+    if not args.wait:
+        return 0
+    state = client.wait_for_run(args.dag_id, run_id)
+    for ti in client.task_instances(args.dag_id, run_id):
+        label = ti["task_id"] + (f"[{ti['rendered_map_index'] or ti['map_index']}]" if ti["map_index"] >= 0 else "")
+        print(f"  {label:32} {ti['state']}")
+    print(f"Run {run_id}: {state}")
+    return 0 if state == "success" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localdev", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start the emulated regions and Airflow (idempotent)")
+    up.add_argument(
+        "--topology",
+        choices=TOPOLOGIES,
+        default=os.environ.get("MLP_TOPOLOGY", "embedded"),
+        help="embedded: SQLite + LocalExecutor (default); production: PostgreSQL + CeleryExecutor + Redis",
+    )
+    up.set_defaults(func=cmd_up)
+    commands.add_parser("down", help="stop every process `up` started").set_defaults(func=cmd_down)
+    commands.add_parser("status", help="list the processes and their PIDs").set_defaults(func=cmd_status)
+    commands.add_parser(
+        "provision", help="create the catalogue's buckets, container and hosted zone through the connections"
+    ).set_defaults(func=cmd_provision)
+    trigger = commands.add_parser("trigger", help="start a DAG run through the REST API")
+    trigger.add_argument("dag_id")
+    trigger.add_argument("--conf", default="{}", help="run configuration as JSON")
+    trigger.add_argument("--wait", action="store_true", help="wait for the run and exit 1 unless it succeeds")
+    trigger.set_defaults(func=cmd_trigger)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (StartupError, CatalogueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

