@@ -113,6 +113,15 @@ class Catalogue(_Strict):
         primaries = [r.name for r in self.regions if r.primary]
         if len(primaries) != 1:
             raise ValueError(f"exactly one region must be primary: true; found {len(primaries)}: {primaries}")
+        providers_by_conn: dict[str, set[str]] = {self.dns.connection: {"aws"}}
+        for region in self.regions:
+            providers_by_conn.setdefault(region.connections.storage, set()).add(region.provider)
+        for conn_id, providers in providers_by_conn.items():
+            if len(providers) > 1:
+                raise ValueError(
+                    f"connection {conn_id!r} is used for {' and '.join(sorted(providers))}; "
+                    "one connection reaches one cloud (the DNS connection is an AWS one)"
+                )
         for region in self.regions:
             if not region.dns_record.endswith("." + self.dns.zone):
                 raise ValueError(
@@ -143,6 +152,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | None):
+                raise CatalogueError(f"line {key_node.start_mark.line + 1}: a key must be a plain name, not {key!r}")
             if key in seen:
                 raise CatalogueError(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice")
             seen.add(key)
@@ -159,7 +170,7 @@ def _describe_location(data: object, loc: tuple) -> str:
     parts: list[str] = []
     node = data
     for item in loc:
-        if isinstance(item, int):
+        if isinstance(item, int) and parts:
             name = node[item].get("name") if isinstance(node, list) and isinstance(node[item], dict) else None
             parts[-1] += f"[{item}]" + (f" ({name})" if name else "")
         else:
@@ -198,6 +209,8 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
         text = path.read_text()
     except OSError as exc:
         raise CatalogueError(f"cannot read region catalogue {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise CatalogueError(f"{path}: not UTF-8 text (byte {exc.start}): {exc.reason}") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except CatalogueError as exc:

@@ -35,9 +35,13 @@ class ProbeResult:
 
 
 def probe_key(run_id: str, region_name: str) -> str:
-    """The probe object's key: one fixed key per run and region, so a retry overwrites, never piles up."""
+    """The probe object's key: one fixed key per run and region, so a retry overwrites, never piles up.
+
+    The run id is made safe for every store (and a hash of it keeps distinct run ids apart).
+    """
     safe_run_id = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-    return f"{PROBE_PREFIX}/{safe_run_id}/{region_name}.bin"
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    return f"{PROBE_PREFIX}/{safe_run_id}-{digest}/{region_name}.bin"
 
 
 def probe_payload(run_id: str, region_name: str, size: int = PROBE_SIZE) -> bytes:

@@ -18,7 +18,7 @@ from pathlib import Path
 from include.catalogue import CatalogueError, catalogue_path, load_catalogue
 from localdev.airflow_local import ADMIN_USER, TOPOLOGIES, AirflowSettings, airflow_env, local_secrets, start_airflow
 from localdev.emulators import EmulatorPorts, connection_env, start_emulators
-from localdev.processes import ProcessTable, StartupError
+from localdev.processes import ProcessTable, StartupError, ensure_ports_free
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EMULATORS = ["moto", "azurite", "fake-gcs"]
@@ -76,6 +76,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"Found a partial start ({', '.join(running)} running); stopping it and starting again.")
         table.stop_all()
 
+    ensure_ports_free({"the Airflow API server": settings.api_port}, hint="choose another port with MLP_AIRFLOW_PORT")
     connections = connection_env(catalogue, ports)
     env = airflow_env(settings, connections, catalogue_path().resolve())
     topology_file.write_text(settings.topology)

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from localdev.processes import ProcessTable, StartupError, port_owner
+from localdev.processes import ProcessTable, StartupError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ADMIN_USER = "admin"
@@ -216,13 +216,7 @@ def _healthy(api_url: str) -> bool:
 
 
 def start_airflow(table: ProcessTable, settings: AirflowSettings, env: dict[str, str], timeout: float = 180) -> None:
-    """Migrate the database, start every component, and wait until Airflow reports all of them healthy."""
-    owner = port_owner(settings.api_port)
-    if owner:
-        raise StartupError(
-            f"port {settings.api_port} (for the Airflow API server) is already in use by {owner}. "
-            "Stop that process or choose another port with MLP_AIRFLOW_PORT."
-        )
+    """Migrate the database, start every component and wait until Airflow reports all of them healthy."""
     migrate_database(settings, env)
     for name, argv in component_commands(settings).items():
         table.start(name, argv, env=env, cwd=settings.home)

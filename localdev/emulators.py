@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from include.catalogue import Catalogue
-from localdev.processes import ProcessTable, StartupError, port_owner
+from localdev.processes import ProcessTable, StartupError, ensure_ports_free
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,14 +150,10 @@ def readiness_urls(ports: EmulatorPorts) -> dict[str, str]:
 def start_emulators(table: ProcessTable, ports: EmulatorPorts, data_dir: Path, timeout: float = 60) -> None:
     """Start the three emulators and wait until each answers; on any failure stop those started."""
     commands = emulator_commands(ports, data_dir)
-    wanted = {"moto": ports.moto, "azurite": ports.azurite, "fake-gcs": ports.gcs}
-    owners = {name: port_owner(port) for name, port in wanted.items()}
-    busy = [f"port {wanted[name]} (for {name}) is already in use by {owner}" for name, owner in owners.items() if owner]
-    if busy:
-        raise StartupError(
-            "; ".join(busy) + ". Stop that process, or choose other ports with "
-            "MLP_MOTO_PORT, MLP_AZURITE_PORT and MLP_GCS_PORT."
-        )
+    ensure_ports_free(
+        {"moto": ports.moto, "azurite": ports.azurite, "fake-gcs": ports.gcs},
+        hint="choose other ports with MLP_MOTO_PORT, MLP_AZURITE_PORT and MLP_GCS_PORT",
+    )
     env = {**os.environ, "AZURITE_ACCOUNTS": f"{AZURITE_ACCOUNT}:{AZURITE_KEY}"}
     urls = readiness_urls(ports)
     started = []

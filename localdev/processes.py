@@ -101,7 +101,7 @@ class ProcessTable:
             except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
                 pass
             time.sleep(0.25)
-        raise StartupError(f"{what} did not become ready within {timeout:.0f} s.\n{self.log_tail(names[0])}")
+        raise StartupError(f"{what} did not become ready within {timeout:g} s.\n{self.log_tail(names[0])}")
 
     def log_tail(self, name: str, lines: int = 15) -> str:
         path = self.log_file(name)
@@ -122,12 +122,17 @@ def _alive(pid: int) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
+    """True while any process of group ``pgid`` runs (zombies, which wait for a parent to reap them, do not)."""
+    import psutil
+
     _reap(pgid)
-    try:
-        os.killpg(pgid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return False
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -164,6 +169,17 @@ def port_owner(port: int) -> str | None:
     except Exception:  # noqa: BLE001 - the owner is a nicety; the port is taken either way
         pass
     return "another process"
+
+
+def ensure_ports_free(wanted: dict[str, int], hint: str) -> None:
+    """Raise ``StartupError`` naming every port of ``wanted`` (purpose -> port) that is already taken."""
+    busy = [
+        f"port {port} (for {name}) is already in use by {owner}"
+        for name, port in wanted.items()
+        if (owner := port_owner(port))
+    ]
+    if busy:
+        raise StartupError("; ".join(busy) + f". Stop that process, or {hint}.")
 
 
 def free_port() -> int:

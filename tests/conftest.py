@@ -1,0 +1,87 @@
+"""Test settings and shared fixtures.
+
+Airflow reads its configuration when first imported, so this module points it at a private home (SQLite,
+no example DAGs, this repository's dags/ and plugins/) before any test imports it, and drops cloud
+connections and credentials inherited from the caller's shell.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DAGS_FOLDER = REPO_ROOT / "dags"
+
+for _name in list(os.environ):
+    if _name.startswith(("AIRFLOW_CONN_", "AIRFLOW__", "AWS_ACCESS", "AWS_SECRET", "AWS_SESSION", "AWS_PROFILE")):
+        del os.environ[_name]
+    elif _name in ("GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST", "MLP_REGION_CATALOGUE"):
+        del os.environ[_name]
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mlp-test-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+    }
+)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated metadata database, which ``dag.test()`` needs."""
+    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True, capture_output=True)
+    return _AIRFLOW_HOME
+
+
+@dataclass
+class LocalClouds:
+    """The running emulators of one test session."""
+
+    ports: object
+    connections: dict[str, str]
+    table: object
+
+
+@pytest.fixture(scope="session")
+def local_clouds(tmp_path_factory) -> Iterator[LocalClouds]:
+    """moto, Azurite and fake-gcs-server on free loopback ports, provisioned from the catalogue.
+
+    Started once per session; the connections they need are set in this process's environment, as Airflow
+    would read them, and removed again at the end.
+    """
+    from include.catalogue import load_catalogue
+    from localdev.emulators import EmulatorPorts, connection_env, start_emulators
+    from localdev.processes import ProcessTable, free_port
+    from localdev.provision import provision
+
+    state = tmp_path_factory.mktemp("clouds")
+    table = ProcessTable(state / "run", state / "logs")
+    ports = EmulatorPorts(moto=free_port(), azurite=free_port(), gcs=free_port())
+    start_emulators(table, ports, state / "data")
+    connections = connection_env(load_catalogue(), ports)
+    os.environ.update(connections)
+    try:
+        provision(load_catalogue())
+        yield LocalClouds(ports=ports, connections=connections, table=table)
+    finally:
+        table.stop_all()
+        for name in connections:
+            os.environ.pop(name, None)
