@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from localdev.processes import ProcessTable, StartupError
+from localdev.processes import ProcessTable, StartupError, port_from_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ADMIN_USER = "admin"
@@ -43,7 +43,7 @@ class AirflowSettings:
         return cls(
             state_dir=state_dir,
             topology=topology,
-            api_port=int(os.environ.get("MLP_AIRFLOW_PORT", defaults.api_port)),
+            api_port=port_from_env("MLP_AIRFLOW_PORT", defaults.api_port),
             postgres_url=os.environ.get("MLP_POSTGRES_URL", defaults.postgres_url),
             database=os.environ.get("MLP_AIRFLOW_DB", defaults.database),
             redis_url=os.environ.get("MLP_REDIS_URL", defaults.redis_url),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from include.catalogue import Catalogue
-from localdev.processes import ProcessTable, StartupError, ensure_ports_free
+from localdev.processes import ProcessTable, StartupError, ensure_ports_free, port_from_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,9 +45,9 @@ class EmulatorPorts:
         """Defaults, overridden by ``MLP_MOTO_PORT``, ``MLP_AZURITE_PORT`` and ``MLP_GCS_PORT``."""
         defaults = cls()
         return cls(
-            moto=int(os.environ.get("MLP_MOTO_PORT", defaults.moto)),
-            azurite=int(os.environ.get("MLP_AZURITE_PORT", defaults.azurite)),
-            gcs=int(os.environ.get("MLP_GCS_PORT", defaults.gcs)),
+            moto=port_from_env("MLP_MOTO_PORT", defaults.moto),
+            azurite=port_from_env("MLP_AZURITE_PORT", defaults.azurite),
+            gcs=port_from_env("MLP_GCS_PORT", defaults.gcs),
         )
 
     @property
@@ -148,7 +148,7 @@ def readiness_urls(ports: EmulatorPorts) -> dict[str, str]:
 
 
 def start_emulators(table: ProcessTable, ports: EmulatorPorts, data_dir: Path, timeout: float = 60) -> None:
-    """Start the three emulators and wait until each answers; on any failure stop those started."""
+    """Start the three emulators and wait until each answers (on failure, the caller stops ``table``)."""
     commands = emulator_commands(ports, data_dir)
     ensure_ports_free(
         {"moto": ports.moto, "azurite": ports.azurite, "fake-gcs": ports.gcs},
@@ -156,17 +156,10 @@ def start_emulators(table: ProcessTable, ports: EmulatorPorts, data_dir: Path, t
     )
     env = {**os.environ, "AZURITE_ACCOUNTS": f"{AZURITE_ACCOUNT}:{AZURITE_KEY}"}
     urls = readiness_urls(ports)
-    started = []
-    try:
-        for name, argv in commands.items():
-            table.start(name, argv, env=env)
-            started.append(name)
-        for name in commands:
-            table.wait_until([name], lambda url=urls[name]: _answers_http(url), timeout, what=f"emulator {name}")
-    except BaseException:
-        for name in started:
-            table.stop(name)
-        raise
+    for name, argv in commands.items():
+        table.start(name, argv, env=env)
+    for name in commands:
+        table.wait_until([name], lambda url=urls[name]: _answers_http(url), timeout, what=f"emulator {name}")
 
 
 def connection_env(catalogue: Catalogue, ports: EmulatorPorts) -> dict[str, str]:

@@ -182,6 +182,16 @@ def ensure_ports_free(wanted: dict[str, int], hint: str) -> None:
         raise StartupError("; ".join(busy) + f". Stop that process, or {hint}.")
 
 
+def port_from_env(variable: str, default: int) -> int:
+    """The TCP port in environment variable ``variable`` (``default`` if unset), checked to be a port number."""
+    value = os.environ.get(variable)
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise StartupError(f"{variable} must be a TCP port number from 1 to 65535, not {value!r}.")
+    return int(value)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

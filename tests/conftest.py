@@ -75,10 +75,10 @@ def local_clouds(tmp_path_factory) -> Iterator[LocalClouds]:
     state = tmp_path_factory.mktemp("clouds")
     table = ProcessTable(state / "run", state / "logs")
     ports = EmulatorPorts(moto=free_port(), azurite=free_port(), gcs=free_port())
-    start_emulators(table, ports, state / "data")
     connections = connection_env(load_catalogue(), ports)
     os.environ.update(connections)
     try:
+        start_emulators(table, ports, state / "data")
         provision(load_catalogue())
         yield LocalClouds(ports=ports, connections=connections, table=table)
     finally:

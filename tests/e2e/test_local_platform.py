@@ -1,0 +1,79 @@
+"""The README's platform command end to end: ``python -m localdev up``, a DAG run triggered through the REST
+API under a real scheduler, ``up`` again (no change), and ``down`` (every process gone)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from localdev.api import AirflowClient
+from localdev.processes import ProcessTable, port_owner
+from tests.localdev.cli import isolated_env, localdev
+
+pytestmark = pytest.mark.e2e
+
+
+def production_settings() -> dict[str, str]:
+    """A database of its own on the machine's PostgreSQL and a Redis database no demo uses."""
+    return {"MLP_AIRFLOW_DB": f"mlp_e2e_{uuid.uuid4().hex[:8]}", "MLP_REDIS_URL": "redis://127.0.0.1:6379/13"}
+
+
+def drop_database(name: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@pytest.mark.parametrize("topology", ["embedded", "production"])
+def test_up_trigger_wiring_dag_down(tmp_path, topology):
+    state = tmp_path / "state"
+    extra = production_settings() if topology == "production" else {}
+    env = isolated_env(state, MLP_TOPOLOGY=topology, **extra)
+    ports = [int(env[name]) for name in ("MLP_MOTO_PORT", "MLP_AZURITE_PORT", "MLP_GCS_PORT", "MLP_AIRFLOW_PORT")]
+    api_url = f"http://127.0.0.1:{env['MLP_AIRFLOW_PORT']}"
+    table = ProcessTable(state / "run", state / "logs")
+    try:
+        started = time.monotonic()
+        up = localdev(env, "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        print(f"{topology}: up in {time.monotonic() - started:.1f} s")
+        assert f"Airflow UI    {api_url}" in up.stdout and "login: admin / " in up.stdout
+        pids = {name: table.pid(name) for name in table.names()}
+        assert len(pids) == (8 if topology == "production" else 7) and all(pids.values())
+
+        password = json.loads((state / "secrets.json").read_text())["admin_password"]
+        client = AirflowClient(api_url, "admin", password)
+        client.wait_for_dag("platform_wiring")
+        run_id = client.trigger("platform_wiring")
+        started = time.monotonic()
+        assert client.wait_for_run("platform_wiring", run_id) == "success"
+        print(f"{topology}: platform_wiring run succeeded in {time.monotonic() - started:.1f} s")
+        states = {
+            (ti["task_id"], ti["rendered_map_index"]): ti["state"]
+            for ti in client.task_instances("platform_wiring", run_id)
+        }
+        assert states == {
+            ("select_regions", None): "success",
+            ("probe", "aws-us-west-2"): "success",
+            ("probe", "gcp-europe-west1"): "success",
+            ("probe", "azure-eastus"): "success",
+            ("report", None): "success",
+        }
+
+        again = localdev(env, "up")
+        assert again.returncode == 0 and "already running; nothing changed" in again.stdout
+        assert {name: table.pid(name) for name in table.names()} == pids
+    finally:
+        down = localdev(env, "down", timeout=120)
+        if topology == "production":
+            drop_database(extra["MLP_AIRFLOW_DB"])
+    assert down.returncode == 0 and "Stopped:" in down.stdout
+    assert table.names() == []
+    assert [port for port in ports if port_owner(port)] == []

@@ -1,0 +1,36 @@
+"""Run ``python -m localdev`` as a user would, isolated in its own state folder and ports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from localdev.processes import free_port
+from tests.conftest import REPO_ROOT
+
+
+def isolated_env(state_dir: Path, **overrides: str) -> dict[str, str]:
+    """The caller's environment without Airflow settings, with a private state folder and free ports."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AIRFLOW", "MLP_"))}
+    env |= {
+        "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'plugins'}",
+        "MLP_STATE_DIR": str(state_dir),
+        "MLP_MOTO_PORT": str(free_port()),
+        "MLP_AZURITE_PORT": str(free_port()),
+        "MLP_GCS_PORT": str(free_port()),
+        "MLP_AIRFLOW_PORT": str(free_port()),
+    }
+    return env | overrides
+
+
+def localdev(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "localdev", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
