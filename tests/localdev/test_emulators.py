@@ -13,9 +13,7 @@ from localdev.emulators import (
     AZURITE_ACCOUNT,
     REPO_ROOT,
     EmulatorPorts,
-    _azurite_binary,
     connection_env,
-    emulator_commands,
     start_emulators,
 )
 from localdev.processes import ProcessTable, StartupError, free_port
@@ -101,15 +99,3 @@ def test_taken_port_is_refused_before_anything_starts(tmp_path):
     assert table.names() == []
     assert not list(tmp_path.glob("run/*.pid"))
     assert not (tmp_path / "logs").exists()  # no process was ever started
-
-
-def test_missing_node_is_explained(monkeypatch, tmp_path):
-    """Without node on PATH, building the commands says Node.js is missing and how to install it."""
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(StartupError) as excinfo:
-        emulator_commands(PORTS, tmp_path / "data")
-    message = str(excinfo.value)
-    assert "Node.js is missing" in message
-    assert "apt-get install nodejs npm" in message
-    with pytest.raises(StartupError, match="Node.js is missing"):
-        _azurite_binary()
