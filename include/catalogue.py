@@ -98,11 +98,29 @@ class DnsConfig(_Strict):
         return self
 
 
+class EventsConfig(_Strict):
+    """The queue where model-registry events arrive (SQS)."""
+
+    queue_url: str = Field(pattern=r"^https?://[^/]+/\d+/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+    connection: ConnId
+
+
+class ReplicationConfig(_Strict):
+    """How model versions are replicated and audited."""
+
+    state_connection: ConnId = "mlp_state"
+    rpo_minutes: int = Field(default=15, ge=1)
+    part_size_mib: int = Field(default=8, ge=5, le=512)  # S3 parts are at least 5 MiB
+    workers: int = Field(default=4, ge=1, le=32)
+
+
 class Catalogue(_Strict):
-    """All regions plus the DNS they are served under."""
+    """All regions plus the DNS they are served under, the event queue and replication settings."""
 
     dns: DnsConfig
     regions: list[Region] = Field(min_length=1)
+    events: EventsConfig | None = None
+    replication: ReplicationConfig = ReplicationConfig()
 
     @model_validator(mode="after")
     def _check_regions_together(self) -> Catalogue:
@@ -114,6 +132,8 @@ class Catalogue(_Strict):
         if len(primaries) != 1:
             raise ValueError(f"exactly one region must be primary: true; found {len(primaries)}: {primaries}")
         providers_by_conn: dict[str, set[str]] = {self.dns.connection: {"aws"}}
+        if self.events:
+            providers_by_conn.setdefault(self.events.connection, set()).add("aws")
         for region in self.regions:
             providers_by_conn.setdefault(region.connections.storage, set()).add(region.provider)
         for conn_id, providers in providers_by_conn.items():
@@ -143,6 +163,10 @@ class Catalogue(_Strict):
     @property
     def primary(self) -> Region:
         return next(r for r in self.regions if r.primary)
+
+    def region_of_bucket(self, provider: str, bucket: str) -> Region | None:
+        """The region whose model bucket (or container) is ``bucket`` on ``provider``."""
+        return next((r for r in self.regions if r.provider == provider and r.bucket == bucket), None)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -16,7 +16,15 @@ import sys
 from pathlib import Path
 
 from include.catalogue import CatalogueError, catalogue_path, load_catalogue
-from localdev.airflow_local import ADMIN_USER, TOPOLOGIES, AirflowSettings, airflow_env, local_secrets, start_airflow
+from localdev.airflow_local import (
+    ADMIN_USER,
+    TOPOLOGIES,
+    AirflowSettings,
+    airflow_env,
+    local_secrets,
+    start_airflow,
+    state_connection_env,
+)
 from localdev.emulators import EmulatorPorts, connection_env, start_emulators
 from localdev.processes import ProcessTable, StartupError, ensure_ports_free
 
@@ -77,7 +85,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         table.stop_all()
 
     ensure_ports_free({"the Airflow API server": settings.api_port}, hint="choose another port with MLP_AIRFLOW_PORT")
-    connections = connection_env(catalogue, ports)
+    connections = connection_env(catalogue, ports) | state_connection_env(catalogue, settings)
     env = airflow_env(settings, connections, catalogue_path().resolve())
     topology_file.write_text(settings.topology)
     try:

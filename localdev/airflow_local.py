@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from include.catalogue import Catalogue
 from localdev.processes import ProcessTable, StartupError, port_from_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +51,27 @@ class AirflowSettings:
         )
 
     @property
+    def state_database(self) -> str:
+        """PostgreSQL database of the platform's own tables (replication status) in production."""
+        return f"{self.database}_state"
+
+    def state_connection(self) -> dict:
+        """The replication status store: SQLite in the state folder, or PostgreSQL in production."""
+        if self.topology != "production":
+            return {"conn_type": "sqlite", "host": str(self.state_dir / "replication-status.db")}
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.postgres_url)
+        return {
+            "conn_type": "postgres",
+            "host": url.host,
+            "port": url.port or 5432,
+            "login": url.username,
+            "password": url.password,
+            "schema": self.state_database,
+        }
+
+    @property
     def home(self) -> Path:
         return self.state_dir / "airflow"
 
@@ -61,6 +83,12 @@ class AirflowSettings:
     def components(self) -> list[str]:
         base = ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
         return base + (["airflow-celery-worker"] if self.topology == "production" else [])
+
+
+def state_connection_env(catalogue: Catalogue, settings: AirflowSettings) -> dict[str, str]:
+    """The ``AIRFLOW_CONN_*`` variable of the catalogue's replication status store."""
+    name = f"AIRFLOW_CONN_{catalogue.replication.state_connection.upper()}"
+    return {name: json.dumps(settings.state_connection())}
 
 
 def local_secrets(state_dir: Path) -> dict[str, str]:
@@ -129,7 +157,7 @@ def airflow_env(settings: AirflowSettings, connections: dict[str, str], catalogu
     return env
 
 
-def _ensure_postgres_database(settings: AirflowSettings) -> None:
+def _ensure_postgres_database(settings: AirflowSettings, database: str) -> None:
     import psycopg2
     from psycopg2 import sql
 
@@ -144,9 +172,9 @@ def _ensure_postgres_database(settings: AirflowSettings) -> None:
     conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.database,))
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
             if cur.fetchone() is None:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.database)))
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     finally:
         conn.close()
 
@@ -163,18 +191,26 @@ def _check_redis(settings: AirflowSettings) -> None:
         ) from None
 
 
-def migrate_database(settings: AirflowSettings, env: dict[str, str]) -> None:
-    """Create or upgrade the metadata database (``airflow db migrate``)."""
+def prepare_database(settings: AirflowSettings, env: dict[str, str]) -> None:
+    """Create or upgrade the metadata database (``airflow db migrate``) and create the platform's pools."""
+    from include.replication import POOLS
+
     if settings.topology == "production":
-        _ensure_postgres_database(settings)
+        _ensure_postgres_database(settings, settings.database)
+        _ensure_postgres_database(settings, settings.state_database)
         _check_redis(settings)
     log = settings.state_dir / "logs" / "airflow-db-migrate.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    commands = [[_airflow(), "db", "migrate"]]
+    commands += [[_airflow(), "pools", "set", name, str(slots), text] for name, (slots, text) in POOLS.items()]
     with open(log, "wb") as out:
-        result = subprocess.run([_airflow(), "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        tail = "\n".join("    " + line for line in log.read_text(errors="replace").splitlines()[-15:])
-        raise StartupError(f"`airflow db migrate` failed (exit {result.returncode}); see {log}:\n{tail}")
+        for command in commands:
+            result = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+            if result.returncode != 0:
+                tail = "\n".join("    " + line for line in log.read_text(errors="replace").splitlines()[-15:])
+                raise StartupError(
+                    f"`airflow {' '.join(command[1:3])}` failed (exit {result.returncode}); see {log}:\n{tail}"
+                )
 
 
 def _airflow() -> str:
@@ -217,7 +253,7 @@ def _healthy(api_url: str) -> bool:
 
 def start_airflow(table: ProcessTable, settings: AirflowSettings, env: dict[str, str], timeout: float = 180) -> None:
     """Migrate the database, start every component and wait until Airflow reports all of them healthy."""
-    migrate_database(settings, env)
+    prepare_database(settings, env)
     for name, argv in component_commands(settings).items():
         table.start(name, argv, env=env, cwd=settings.home)
     table.wait_until(

@@ -1,4 +1,4 @@
-"""Create what the region catalogue names (buckets, container, hosted zone) through the providers' hooks.
+"""Create what the region catalogue names (buckets, container, hosted zone, event queue) through the providers' hooks.
 
 On real clouds Terraform owns these resources; locally this stands in for it. It uses only the catalogue and
 the Airflow connections in the environment, and is idempotent: what already exists is left as it is.
@@ -50,15 +50,31 @@ def _ensure_hosted_zone(zone: str, conn_id: str) -> str:
     return "created"
 
 
+def _ensure_queue(queue_url: str, conn_id: str) -> str:
+    from airflow.providers.amazon.aws.hooks.sqs import SqsHook
+
+    client = SqsHook(aws_conn_id=conn_id).conn
+    name = queue_url.rstrip("/").rsplit("/", 1)[1]
+    try:
+        client.get_queue_url(QueueName=name)
+        return "exists"
+    except client.exceptions.QueueDoesNotExist:
+        client.create_queue(QueueName=name)
+        return "created"
+
+
 ENSURE_STORE = {"aws": _ensure_s3_bucket, "gcp": _ensure_gcs_bucket, "azure": _ensure_blob_container}
 
 
 def provision(catalogue: Catalogue) -> list[str]:
-    """Make sure every bucket, container and the hosted zone exist; return one line per resource."""
+    """Make sure every bucket, container, the hosted zone and the event queue exist; one line per resource."""
     lines = []
     for region in catalogue.regions:
         outcome = ENSURE_STORE[region.provider](region)
         lines.append(f"{region.name}: {region.provider} bucket/container {region.bucket!r} {outcome}")
     outcome = _ensure_hosted_zone(catalogue.dns.zone, catalogue.dns.connection)
     lines.append(f"dns: Route 53 hosted zone {catalogue.dns.zone!r} {outcome}")
+    if catalogue.events:
+        outcome = _ensure_queue(catalogue.events.queue_url, catalogue.events.connection)
+        lines.append(f"events: SQS queue {catalogue.events.queue_url!r} {outcome}")
     return lines

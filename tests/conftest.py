@@ -46,8 +46,13 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
-    """A migrated metadata database, which ``dag.test()`` needs."""
-    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True, capture_output=True)
+    """A migrated metadata database, which ``dag.test()`` needs, with the platform's pools."""
+    from include.replication import POOLS
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)
+    for name, (slots, description) in POOLS.items():
+        subprocess.run([airflow, "pools", "set", name, str(slots), description], check=True, capture_output=True)
     return _AIRFLOW_HOME
 
 
@@ -68,6 +73,7 @@ def local_clouds(tmp_path_factory) -> Iterator[LocalClouds]:
     would read them, and removed again at the end.
     """
     from include.catalogue import load_catalogue
+    from localdev.airflow_local import AirflowSettings, state_connection_env
     from localdev.emulators import EmulatorPorts, connection_env, start_emulators
     from localdev.processes import ProcessTable, free_port
     from localdev.provision import provision
@@ -75,11 +81,12 @@ def local_clouds(tmp_path_factory) -> Iterator[LocalClouds]:
     state = tmp_path_factory.mktemp("clouds")
     table = ProcessTable(state / "run", state / "logs")
     ports = EmulatorPorts(moto=free_port(), azurite=free_port(), gcs=free_port())
-    connections = connection_env(load_catalogue(), ports)
+    catalogue = load_catalogue()
+    connections = connection_env(catalogue, ports) | state_connection_env(catalogue, AirflowSettings(state_dir=state))
     os.environ.update(connections)
     try:
         start_emulators(table, ports, state / "data")
-        provision(load_catalogue())
+        provision(catalogue)
         yield LocalClouds(ports=ports, connections=connections, table=table)
     finally:
         table.stop_all()

@@ -1,0 +1,154 @@
+"""Model replication: copy a model version to every other region, verify it by SHA-256, then publish it.
+
+Started three ways:
+
+- the trigger form (model, version, source region, targets; targets default to every other region);
+- the REST API, ``POST /api/v2/dags/model_replication/dagRuns`` with
+  ``{"conf": {"model": "fraud-detector", "version": "3", "source_region": "aws-us-west-2"}}``;
+- model-registry events on the SQS queue of the catalogue (MLflow ``model_version.created``, SageMaker
+  "Model Package State Change" with ``Approved``), through an asset with an ``AssetWatcher``.
+
+``copy`` and ``verify`` are mapped over (model version x target region). A replica is visible in its region
+only after ``verify`` has read every file back and matched the manifest.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.task.trigger_rule import TriggerRule
+
+from include.catalogue import load_catalogue
+from include.replication import POOLS
+from include.replication.events import model_events_asset
+from include.replication.manifest import MODEL_NAME, VERSION
+
+CATALOGUE = load_catalogue()  # a local file: no network at parse time
+REGION_NAMES = [region.name for region in CATALOGUE.regions]
+MODEL_EVENTS = model_events_asset(CATALOGUE)
+
+
+def _run_task(step: str, item: dict | None = None):
+    """Run one pipeline step for the current task instance; record failures; make bad input final."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.catalogue import load_catalogue
+    from include.replication import pipeline
+    from include.replication.manifest import InvalidModelVersion
+    from include.replication.replicate import SourceMissing
+    from include.replication.requests import InvalidRequest
+
+    context = get_current_context()
+    catalogue = load_catalogue()
+    try:
+        if step == "plan":
+            conf = {name: context["params"].get(name) for name in ("model", "version", "source_region", "targets")}
+            from include.replication.events import message_bodies
+
+            bodies = message_bodies(context["triggering_asset_events"])
+            return pipeline.plan(catalogue, conf, bodies, context["run_id"])
+        context["replica_label"] = pipeline.label(item)
+        return getattr(pipeline, step)(catalogue, item, context["run_id"])
+    except (InvalidRequest, InvalidModelVersion, SourceMissing) as exc:
+        if item is not None:
+            pipeline.record_failure(catalogue, item, context["run_id"], exc, final=True)
+        raise AirflowFailException(str(exc)) from None
+    except Exception as exc:
+        if item is not None:
+            final = context["ti"].try_number > context["task"].retries
+            pipeline.record_failure(catalogue, item, context["run_id"], exc, final=final)
+        raise
+
+
+@dag(
+    dag_id="model_replication",
+    schedule=[MODEL_EVENTS] if MODEL_EVENTS else None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=4,
+    tags=["replication", "models"],
+    doc_md=__doc__,
+    default_args={
+        "owner": "ml-platform",
+        "retries": 3,
+        "retry_delay": timedelta(seconds=10),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=5),
+    },
+    params={
+        "model": Param(
+            None,
+            type=["null", "string"],
+            pattern=MODEL_NAME.pattern,
+            title="Model",
+            description="Registered model name, e.g. fraud-detector. Required for a manual run.",
+        ),
+        "version": Param(
+            None,
+            type=["null", "string"],
+            pattern=VERSION.pattern,
+            title="Version",
+            description="Model version, e.g. 3. Required for a manual run.",
+        ),
+        "source_region": Param(
+            CATALOGUE.primary.name,
+            type="string",
+            enum=REGION_NAMES,
+            title="Source region",
+            description="Where the version was registered.",
+        ),
+        "targets": Param(
+            [],
+            type="array",
+            items={"type": "string", "enum": REGION_NAMES},
+            uniqueItems=True,
+            title="Target regions",
+            description="Leave empty for every region except the source.",
+        ),
+    },
+)
+def model_replication():
+    @task(multiple_outputs=False, retries=1)
+    def plan() -> list[dict]:
+        """Read the request (conf or registry events) and list the (version, target) pairs still to do."""
+        return _run_task("plan")
+
+    @task(
+        multiple_outputs=False,
+        map_index_template="{{ replica_label }}",
+        pool=next(iter(POOLS)),
+        execution_timeout=timedelta(hours=2),
+    )
+    def copy(item: dict) -> dict:
+        """Stream the version's files into the target's staging area, hashing in the same pass."""
+        return _run_task("copy", item)
+
+    @task(multiple_outputs=False, map_index_template="{{ replica_label }}", execution_timeout=timedelta(hours=2))
+    def verify(item: dict) -> dict:
+        """Read back every staged file, compare with the manifest, then publish it and the manifest."""
+        return _run_task("verify", item)
+
+    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS, retries=0)
+    def summary(verified: list[dict]) -> dict:
+        """Log the replication status of this run's versions; fail if any was rejected or not verified."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.replication.status import StatusStore, format_table
+
+        store = StatusStore.from_connection(load_catalogue().replication.state_connection)
+        run_id = get_current_context()["run_id"]
+        rows = [row for row in store.rows() if row.run_id == run_id]
+        print(format_table(rows) if rows else "nothing to replicate in this run")
+        failed = [f"{r.model}/{r.version} -> {r.region}" for r in rows if r.state != "verified"]
+        if failed:
+            raise AirflowFailException(f"not verified: {', '.join(failed)} (see the table above)")
+        return {"verified": [f"{r.model}/{r.version} -> {r.region}" for r in rows]}
+
+    planned = plan()
+    # summary depends on plan too, so it still runs (and reports rejections) when nothing was mapped.
+    planned >> summary(verify.expand(item=copy.expand(item=planned)))
+
+
+model_replication()

@@ -1,0 +1,146 @@
+"""Replication status of every model version in every region, kept in a SQL database.
+
+The database is reached through an Airflow connection (``replication.state_connection`` in the catalogue,
+``mlp_state`` by default): SQLite on the embedded local platform, PostgreSQL in production. One row per
+(model, version, region) is upserted at each step, so the table survives restarts and any number of
+retries leaves one current row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+STATES = ("pending", "copying", "verified", "failed")
+
+metadata = sa.MetaData()
+replication_status = sa.Table(
+    "mlp_replication_status",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("region", sa.String(64), primary_key=True),
+    sa.Column("source_region", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("bytes", sa.BigInteger),
+    sa.Column("event_time", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("verified_at", sa.DateTime(timezone=True)),
+    sa.Column("run_id", sa.String(250)),
+    sa.Column("message", sa.Text),
+)
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    model: str
+    version: str
+    region: str
+    source_region: str
+    state: str
+    sha256: str | None
+    bytes: int | None
+    event_time: datetime | None
+    updated_at: datetime
+    verified_at: datetime | None
+    run_id: str | None
+    message: str | None
+
+    @property
+    def lag_seconds(self) -> float | None:
+        """Replication lag: from the registry event to this replica's verification."""
+        if self.event_time is None or self.verified_at is None:
+            return None
+        return (_utc(self.verified_at) - _utc(self.event_time)).total_seconds()
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class StatusStore:
+    """Reads and upserts replication status rows."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        metadata.create_all(engine, checkfirst=True)
+
+    @classmethod
+    def from_connection(cls, conn_id: str) -> StatusStore:
+        """The store behind an Airflow connection (sqlite or postgres), through the provider's hook."""
+        from airflow.sdk.bases.hook import BaseHook
+
+        return cls(BaseHook.get_connection(conn_id).get_hook().get_sqlalchemy_engine())
+
+    def record(
+        self,
+        model: str,
+        version: str,
+        region: str,
+        source_region: str,
+        state: str,
+        *,
+        sha256: str | None = None,
+        size: int | None = None,
+        event_time: datetime | None = None,
+        run_id: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Upsert the row of (model, version, region); unset optional values keep what the row had."""
+        if state not in STATES:
+            raise ValueError(f"unknown replication state {state!r}; expected one of {STATES}")
+        now = datetime.now(UTC)
+        values = {
+            "source_region": source_region,
+            "state": state,
+            "updated_at": now,
+            "message": message,
+            **({"sha256": sha256} if sha256 is not None else {}),
+            **({"bytes": size} if size is not None else {}),
+            **({"event_time": event_time} if event_time is not None else {}),
+            **({"run_id": run_id} if run_id is not None else {}),
+            **({"verified_at": now} if state == "verified" else {}),
+        }
+        key = {"model": model, "version": version, "region": region}
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            raise RuntimeError(f"the replication status store supports PostgreSQL and SQLite, not {dialect}")
+        statement = insert(replication_status).values(**key, **values)
+        statement = statement.on_conflict_do_update(index_elements=list(key), set_=values)
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
+    def rows(self, model: str | None = None, version: str | None = None) -> list[StatusRow]:
+        query = sa.select(replication_status).order_by(
+            replication_status.c.model, replication_status.c.version, replication_status.c.region
+        )
+        if model is not None:
+            query = query.where(replication_status.c.model == model)
+        if version is not None:
+            query = query.where(replication_status.c.version == version)
+        with self.engine.connect() as conn:
+            return [StatusRow(**row._asdict()) for row in conn.execute(query)]
+
+
+def format_table(rows: list[StatusRow]) -> str:
+    """The status rows as a text table (the ``status`` command and task logs)."""
+    lines = [
+        f"{'model':24} {'version':10} {'region':20} {'state':9} {'MiB':>9} {'lag s':>7} "
+        f"{'updated (UTC)':19}  sha256 / message"
+    ]
+    for row in rows:
+        lag = f"{row.lag_seconds:.0f}" if row.lag_seconds is not None else ""
+        size = f"{row.bytes / 2**20:.1f}" if row.bytes is not None else ""
+        detail = row.message if row.state == "failed" and row.message else (row.sha256 or "")[:16]
+        lines.append(
+            f"{row.model:24} {row.version:10} {row.region:20} {row.state:9} {size:>9} {lag:>7} "
+            f"{_utc(row.updated_at):%Y-%m-%d %H:%M:%S}  {detail}"
+        )
+    return "\n".join(lines)
