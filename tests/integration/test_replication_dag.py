@@ -11,24 +11,14 @@ from include.catalogue import load_catalogue
 from include.objectstore import store_for
 from include.replication.replicate import read_manifest, register_model_version
 from include.replication.status import StatusStore
-from tests.conftest import DAGS_FOLDER
+from tests.integration.helpers import parse_dag, task_states
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def replication_dag():
-    """A freshly parsed DAG for each test: ``dag.test(run_conf=...)`` leaves the conf on the DAG object."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(DAGS_FOLDER / "model_replication.py")).dags["model_replication"]
-
-
-def task_states(dag_run) -> dict[str, str]:
-    return {
-        ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): ti.state
-        for ti in dag_run.get_task_instances()
-    }
+    return parse_dag("model_replication.py", "model_replication")
 
 
 def model_files(seed: str, weights_mib: int = 3) -> dict[str, bytes]:

@@ -8,23 +8,14 @@ import pytest
 
 from include.catalogue import load_catalogue
 from localdev.processes import free_port
-from tests.conftest import DAGS_FOLDER
+from tests.integration.helpers import parse_dag, task_states
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def wiring_dag():
-    """A freshly parsed DAG for each test: ``dag.test(run_conf=...)`` leaves the conf on the DAG object."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(DAGS_FOLDER / "platform_wiring.py")).dags["platform_wiring"]
-
-
-def task_states(dag_run) -> dict[str, str]:
-    return {
-        ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): ti.state for ti in dag_run.get_task_instances()
-    }
+    return parse_dag("platform_wiring.py", "platform_wiring")
 
 
 def test_wiring_dag_reaches_every_region(local_clouds, airflow_db, wiring_dag):
