@@ -54,10 +54,11 @@ class StatusRow:
         """Replication lag: from the registry event to this replica's verification."""
         if self.event_time is None or self.verified_at is None:
             return None
-        return (_utc(self.verified_at) - _utc(self.event_time)).total_seconds()
+        return (as_utc(self.verified_at) - as_utc(self.event_time)).total_seconds()
 
 
-def _utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; every time stored here is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -89,7 +90,11 @@ class StatusStore:
         run_id: str | None = None,
         message: str | None = None,
     ) -> None:
-        """Upsert the row of (model, version, region); unset optional values keep what the row had."""
+        """Upsert the row of (model, version, region); unset optional values keep what the row had.
+
+        ``verified_at`` is the first verification after the row was last ``pending`` (a new request), so a
+        later re-check or repair does not move the replication lag.
+        """
         if state not in STATES:
             raise ValueError(f"unknown replication state {state!r}; expected one of {STATES}")
         now = datetime.now(UTC)
@@ -102,8 +107,9 @@ class StatusStore:
             **({"bytes": size} if size is not None else {}),
             **({"event_time": event_time} if event_time is not None else {}),
             **({"run_id": run_id} if run_id is not None else {}),
-            **({"verified_at": now} if state == "verified" else {}),
         }
+        if state == "pending":
+            values["verified_at"] = None
         key = {"model": model, "version": version, "region": region}
         dialect = self.engine.dialect.name
         if dialect == "postgresql":
@@ -112,8 +118,12 @@ class StatusStore:
             from sqlalchemy.dialects.sqlite import insert
         else:
             raise RuntimeError(f"the replication status store supports PostgreSQL and SQLite, not {dialect}")
-        statement = insert(replication_status).values(**key, **values)
-        statement = statement.on_conflict_do_update(index_elements=list(key), set_=values)
+        inserted, updated = dict(values), dict(values)
+        if state == "verified":
+            inserted["verified_at"] = now
+            updated["verified_at"] = sa.func.coalesce(replication_status.c.verified_at, now)
+        statement = insert(replication_status).values(**key, **inserted)
+        statement = statement.on_conflict_do_update(index_elements=list(key), set_=updated)
         with self.engine.begin() as conn:
             conn.execute(statement)
 
@@ -141,6 +151,6 @@ def format_table(rows: list[StatusRow]) -> str:
         detail = row.message if row.state == "failed" and row.message else (row.sha256 or "")[:16]
         lines.append(
             f"{row.model:24} {row.version:10} {row.region:20} {row.state:9} {size:>9} {lag:>7} "
-            f"{_utc(row.updated_at):%Y-%m-%d %H:%M:%S}  {detail}"
+            f"{as_utc(row.updated_at):%Y-%m-%d %H:%M:%S}  {detail}"
         )
     return "\n".join(lines)

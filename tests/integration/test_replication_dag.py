@@ -57,3 +57,23 @@ def test_multi_file_model_fans_out_to_both_clouds(local_clouds, airflow_db, repl
         ("gcp-europe-west1", "verified", manifest.total_sha256),
         ("azure-eastus", "verified", manifest.total_sha256),
     }
+
+
+def test_audit_finds_and_repairs_corruption_at_rest(local_clouds, airflow_db, replication_dag):
+    """Bytes changed in a stored replica are found by the audit's full read-back and repaired from the source."""
+    catalogue = load_catalogue()
+    files = model_files("audit", weights_mib=1)
+    register_model_version(catalogue.primary, "audited", "1", files)
+    assert replication_dag.test(run_conf={"model": "audited", "version": "1"}).state == "success"
+    azure = store_for(catalogue.region("azure-eastus"))
+    key = "models/audited/1/weights.bin"
+    tampered = bytearray(azure.get_bytes(key))
+    tampered[1000] ^= 0xFF
+    azure.put_bytes(key, bytes(tampered), azure.head(key).metadata)  # same claimed SHA-256, different bytes
+
+    dag_run = parse_dag("replication_audit.py", "replication_audit").test()
+
+    assert dag_run.state == "success", task_states(dag_run)
+    assert azure.get_bytes(key) == files["weights.bin"]
+    row = next(r for r in StatusStore.from_connection("mlp_state").rows("audited", "1") if r.region == "azure-eastus")
+    assert row.state == "verified" and "audit repaired a corrupt copy: weights.bin" in row.message
