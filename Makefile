@@ -7,7 +7,7 @@ UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
 RUN := PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: demo up down status install lint test test-fast lock clean
+.PHONY: demo up down status replication-status install lint test test-fast lock clean
 
 demo up: install
 	@$(RUN) -m localdev up
@@ -17,6 +17,10 @@ down:
 
 status:
 	@$(RUN) -m localdev status
+
+# Replication status of every model version in every region (reads the local platform's connections).
+replication-status:
+	@set -a; . ./.local/connections.env; $(RUN) -m include.replication status
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -45,9 +49,12 @@ test: install lint
 test-fast: install lint
 	$(RUN) -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
-# Re-resolve the pins after changing requirements*.txt (about a minute with uv).
+# Re-resolve the pins after changing requirements*.txt (about a minute with uv). The known-good freeze
+# constrains everything except boto3/botocore/s3transfer: aiobotocore (the async SQS watcher) pins an
+# older botocore than the freeze has.
 lock: $(VENV)/.installed
-	$(VENV)/bin/uv pip compile requirements-dev.txt -c ../shared/known-good-freeze.txt \
+	grep -vE '^(boto3|botocore|s3transfer)==' ../shared/known-good-freeze.txt > .venv/freeze-constraints.txt
+	$(VENV)/bin/uv pip compile requirements-dev.txt -c .venv/freeze-constraints.txt \
 		--python-version 3.11.7 --annotation-style line -q -o requirements.lock
 
 clean: down

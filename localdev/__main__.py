@@ -47,6 +47,15 @@ def _write_connections_file(state_dir: Path, connections: dict[str, str]) -> Pat
     return path
 
 
+def _run_localdev(env: dict[str, str], command: str, what: str) -> None:
+    """Run ``python -m localdev <command>`` with the platform's environment (connections included)."""
+    quiet = env | {"AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}  # the hooks' info lines would bury the output
+    result = subprocess.run([sys.executable, "-m", "localdev", command], env=quiet, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise StartupError(f"{what} failed:\n{result.stderr[-2000:]}")
+    print(result.stdout, end="")
+
+
 def _summary(settings: AirflowSettings, ports: EmulatorPorts, state_dir: Path, heading: str) -> str:
     password = local_secrets(state_dir)["admin_password"]
     return f"""
@@ -58,6 +67,8 @@ def _summary(settings: AirflowSettings, ports: EmulatorPorts, state_dir: Path, h
   Azure Blob    {ports.azurite_blob_url}   (Azurite)
   GCS           {ports.gcs_url}   (fake-gcs-server)
 
+  Demo model    iris-classifier 1, replicated from the primary region by a registry event:
+                make replication-status
   Logs          {state_dir / "logs"}
   Connections   source {state_dir / "connections.env"}
   Stop          make down
@@ -91,15 +102,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         print("Starting the local cloud regions (moto, Azurite, fake-gcs-server) ...", flush=True)
         start_emulators(table, ports, state_dir / "data")
-        provisioned = subprocess.run(
-            [sys.executable, "-m", "localdev", "provision"], env=env, capture_output=True, text=True
-        )
-        if provisioned.returncode != 0:
-            raise StartupError(f"creating the buckets and the hosted zone failed:\n{provisioned.stderr[-2000:]}")
-        print(provisioned.stdout, end="")
+        _run_localdev(env, "provision", what="creating the buckets, container, hosted zone and queue")
         _write_connections_file(state_dir, connections)
         print(f"Starting Airflow 3 ({settings.topology}) on {settings.api_url} ...", flush=True)
         start_airflow(table, settings, env)
+        _run_localdev(env, "demo", what="registering the demo model")
     except BaseException:
         stopped = table.stop_all()
         print(f"Start-up failed; stopped what had started: {', '.join(stopped) or 'nothing'}.", file=sys.stderr)
@@ -130,6 +137,13 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
     for line in provision(load_catalogue()):
         print(f"  {line}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from localdev.demo import register_demo_model
+
+    print(f"  {register_demo_model(load_catalogue())}")
     return 0
 
 
@@ -168,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "provision", help="create the catalogue's buckets, container and hosted zone through the connections"
     ).set_defaults(func=cmd_provision)
+    commands.add_parser("demo", help="register the demo model and announce it on the event queue").set_defaults(
+        func=cmd_demo
+    )
     trigger = commands.add_parser("trigger", help="start a DAG run through the REST API")
     trigger.add_argument("dag_id")
     trigger.add_argument("--conf", default="{}", help="run configuration as JSON")

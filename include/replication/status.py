@@ -8,6 +8,7 @@ retries leaves one current row.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -139,18 +140,25 @@ class StatusStore:
             return [StatusRow(**row._asdict()) for row in conn.execute(query)]
 
 
+def human_size(size: int) -> str:
+    """``1.1 KiB``, ``5.0 MiB``: bytes in the largest binary unit up to GiB."""
+    units = ["B", "KiB", "MiB", "GiB"]
+    power = min(int(math.log(size, 1024)) if size > 0 else 0, len(units) - 1)
+    return f"{size} B" if power == 0 else f"{size / 1024**power:.1f} {units[power]}"
+
+
 def format_table(rows: list[StatusRow]) -> str:
     """The status rows as a text table (the ``status`` command and task logs)."""
     lines = [
-        f"{'model':24} {'version':10} {'region':20} {'state':9} {'MiB':>9} {'lag s':>7} "
+        f"{'model':24} {'version':10} {'region':20} {'state':9} {'size':>10} {'lag s':>7} "
         f"{'updated (UTC)':19}  sha256 / message"
     ]
     for row in rows:
         lag = f"{row.lag_seconds:.0f}" if row.lag_seconds is not None else ""
-        size = f"{row.bytes / 2**20:.1f}" if row.bytes is not None else ""
+        size = human_size(row.bytes) if row.bytes is not None else ""
         detail = row.message if row.state == "failed" and row.message else (row.sha256 or "")[:16]
         lines.append(
-            f"{row.model:24} {row.version:10} {row.region:20} {row.state:9} {size:>9} {lag:>7} "
+            f"{row.model:24} {row.version:10} {row.region:20} {row.state:9} {size:>10} {lag:>7} "
             f"{as_utc(row.updated_at):%Y-%m-%d %H:%M:%S}  {detail}"
         )
     return "\n".join(lines)

@@ -1,0 +1,323 @@
+"""Replication benchmark: our verified replication against rclone's copy-and-verify, on the local clouds.
+
+Starts moto (S3), Azurite and fake-gcs-server on free loopback ports in a temporary directory, registers a
+random file of ``--size-mib`` as model ``bench`` in the primary (S3) region, and then times
+
+- ours: ``copy_to_staging`` + ``verify_and_publish`` to every other region of the catalogue, in a fresh
+  subprocess so that its peak RSS is the replication's alone;
+- rclone: ``rclone copy --checksum`` of the same object to the same regions, then
+  ``rclone hashsum sha256 --download`` of each copy, checked against the manifest.
+
+It prints both times, MiB/s (bytes delivered to all targets per second), peak RSS and rclone/ours (above 1:
+ours is faster). ``--sizes 64,256,1024`` times ours alone at each size, to show that peak RSS does not grow
+with the model. Run from the repository root:
+
+    PYTHONPATH=.:plugins .venv/bin/python benchmarks/replication.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from include.catalogue import Catalogue, Region, load_catalogue
+from include.objectstore import store_for
+from include.replication.manifest import Manifest
+from include.replication.replicate import (
+    Replica,
+    copy_to_staging,
+    load_source_manifest,
+    register_model_version,
+    settings_of,
+    verify_and_publish,
+)
+from include.replication.transfer import TransferSettings
+from localdev.emulators import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    LOCAL_AWS_KEY,
+    EmulatorPorts,
+    connection_env,
+    start_emulators,
+)
+from localdev.processes import ProcessTable, free_port
+from localdev.provision import provision
+
+MODEL = "bench"
+FILE_NAME = "model.bin"
+CHUNK = 8 * 2**20
+RCLONE_REMOTES = {"aws": "s3", "gcp": "gcs", "azure": "az"}
+
+
+class BenchmarkError(RuntimeError):
+    """A step of the benchmark failed; the message says which."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_rss_kib: int
+    stdout: str
+
+
+def targets_of(catalogue: Catalogue) -> list[Region]:
+    return [region for region in catalogue.regions if not region.primary]
+
+
+# --- ours, in a subprocess ----------------------------------------------------------------------------
+
+
+def replicate_version(version: str, settings: TransferSettings, parallel: bool) -> dict:
+    """Replicate ``bench``/``version`` to every target; seconds and peak RSS of this process.
+
+    The stores (each an Airflow hook and its client) are created before the clock starts, as an Airflow
+    worker has its providers loaded already; that set-up is reported separately.
+    """
+    started = time.monotonic()
+    catalogue = load_catalogue()
+    source = store_for(catalogue.primary)
+    targets = [store_for(region) for region in targets_of(catalogue)]
+    setup_seconds = time.monotonic() - started
+    setup_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    manifest = load_source_manifest(catalogue.primary, MODEL, version)
+
+    def replicate_to(target) -> None:
+        replica = Replica(manifest, source, target)
+        staging = copy_to_staging(replica, settings)
+        if staging["skipped"]:
+            raise BenchmarkError(f"{target.region.name} already had {staging['skipped']}: nothing to measure")
+        verify_and_publish(replica, staging["staged"], settings)
+
+    if parallel:
+        with ThreadPoolExecutor(len(targets)) as pool:
+            list(pool.map(replicate_to, targets))
+    else:
+        for target in targets:
+            replicate_to(target)
+    return {
+        "seconds": time.monotonic() - started,
+        "setup_seconds": setup_seconds,
+        "setup_rss_kib": setup_rss_kib,
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
+
+def run_ours(version: str, args: argparse.Namespace) -> dict:
+    """Run ``replicate_version`` in a fresh interpreter; its JSON result."""
+    argv = [sys.executable, __file__, "--replicate-version", version, "--workers", str(args.workers)]
+    argv += [
+        "--part-mib",
+        str(args.part_mib),
+        "--parallel-targets" if args.parallel_targets else "--no-parallel-targets",
+    ]
+    measured = run_measured(argv, dict(os.environ))
+    return json.loads(measured.stdout.strip().splitlines()[-1])
+
+
+# --- rclone -------------------------------------------------------------------------------------------
+
+
+def run_measured(argv: list[str], env: dict[str, str]) -> Measured:
+    """Run ``argv`` to completion, timing it; its peak RSS from ``wait4``; fail on a non-zero exit."""
+    started = time.monotonic()
+    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True) as proc:
+        stdout = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise BenchmarkError(f"`{' '.join(argv)}` exited with status {proc.returncode}")
+    return Measured(time.monotonic() - started, usage.ru_maxrss, stdout)
+
+
+def rclone_env(catalogue: Catalogue, ports: EmulatorPorts) -> dict[str, str]:
+    """This environment without ``AWS_CA_BUNDLE`` (rclone's S3 backend fails on it), plus the three remotes."""
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+
+    sas = generate_account_sas(
+        AZURITE_ACCOUNT,
+        AZURITE_KEY,
+        ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(read=True, write=True, delete=True, list=True, add=True, create=True),
+        expiry=datetime.now(UTC) + timedelta(days=1),
+    )
+    env = {name: value for name, value in os.environ.items() if name != "AWS_CA_BUNDLE"}
+    return env | {
+        "RCLONE_CONFIG": os.devnull,  # remotes come from the variables below only
+        "RCLONE_CONFIG_S3_TYPE": "s3",
+        "RCLONE_CONFIG_S3_PROVIDER": "Other",
+        "RCLONE_CONFIG_S3_ENDPOINT": ports.moto_url,
+        "RCLONE_CONFIG_S3_ACCESS_KEY_ID": LOCAL_AWS_KEY,
+        "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": LOCAL_AWS_KEY,
+        "RCLONE_CONFIG_S3_REGION": catalogue.primary.cloud_region,
+        "RCLONE_CONFIG_S3_FORCE_PATH_STYLE": "true",
+        "RCLONE_CONFIG_AZ_TYPE": "azureblob",
+        "RCLONE_CONFIG_AZ_SAS_URL": f"{ports.azurite_blob_url}?{sas}",
+        "RCLONE_CONFIG_GCS_TYPE": "google cloud storage",
+        "RCLONE_CONFIG_GCS_ANONYMOUS": "true",
+        "RCLONE_CONFIG_GCS_ENDPOINT": f"{ports.gcs_url}/storage/v1/",
+        "RCLONE_CONFIG_GCS_PROJECT_NUMBER": "test",
+        "RCLONE_CONFIG_GCS_BUCKET_POLICY_ONLY": "true",
+    }
+
+
+def remote(region: Region, key: str) -> str:
+    return f"{RCLONE_REMOTES[region.provider]}:{region.bucket}/{key}"
+
+
+def run_rclone(catalogue: Catalogue, ports: EmulatorPorts, manifest: Manifest) -> dict:
+    """``rclone copy --checksum`` to every target, then ``hashsum sha256 --download`` of each copy."""
+    env = rclone_env(catalogue, ports)
+    source = remote(catalogue.primary, manifest.key(FILE_NAME))
+    expected = manifest.files[0].sha256
+    steps, peak_rss_kib = {}, 0
+    for region in targets_of(catalogue):
+        measured = run_measured(["rclone", "copy", "--checksum", source, remote(region, "rclone/")], env)
+        steps[f"copy to {region.name}"] = measured.seconds
+        peak_rss_kib = max(peak_rss_kib, measured.peak_rss_kib)
+    for region in targets_of(catalogue):
+        copy = remote(region, f"rclone/{FILE_NAME}")
+        measured = run_measured(["rclone", "hashsum", "sha256", "--download", copy], env)
+        landed = measured.stdout.split()[0] if measured.stdout.strip() else "nothing"
+        if landed != expected:
+            raise BenchmarkError(f"rclone hashsum of {copy} gave {landed}; the manifest says {expected}")
+        steps[f"hashsum {region.name}"] = measured.seconds
+        peak_rss_kib = max(peak_rss_kib, measured.peak_rss_kib)
+    return {"seconds": sum(steps.values()), "steps": steps, "peak_rss_kib": peak_rss_kib}
+
+
+# --- set-up -------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def local_clouds(state_dir: Path, catalogue: Catalogue) -> Generator[EmulatorPorts]:
+    """The three emulators on free loopback ports, provisioned, with their connections in ``os.environ``."""
+    table = ProcessTable(state_dir / "run", state_dir / "logs")
+    ports = EmulatorPorts(moto=free_port(), azurite=free_port(), gcs=free_port())
+    os.environ["AIRFLOW_HOME"] = str(state_dir / "airflow")
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+    os.environ.update(connection_env(catalogue, ports))
+    try:
+        start_emulators(table, ports, state_dir / "data")
+        provision(catalogue)
+        yield ports
+    finally:
+        table.stop_all()
+
+
+def register_random_model(catalogue: Catalogue, path: Path, size_mib: int, version: str, part_size: int) -> Manifest:
+    """Write ``size_mib`` MiB of random bytes to ``path`` and register them as ``bench``/``version``."""
+    with path.open("wb") as stream:
+        for start in range(0, size_mib * 2**20, CHUNK):
+            stream.write(os.urandom(min(CHUNK, size_mib * 2**20 - start)))
+    return register_model_version(catalogue.primary, MODEL, version, {FILE_NAME: path}, part_size)
+
+
+# --- reports ------------------------------------------------------------------------------------------
+
+
+def mib_per_second(size_mib: int, targets: int, seconds: float) -> float:
+    return targets * size_mib / seconds
+
+
+def print_comparison(size_mib: int, targets: int, ours: dict, rclone: dict) -> None:
+    print(f"\n{size_mib} MiB to {targets} regions, copied and verified")
+    print(f"{'':8}{'seconds':>10}{'MiB/s':>10}{'peak RSS MiB':>15}")
+    for name, result in (("ours", ours), ("rclone", rclone)):
+        rate = mib_per_second(size_mib, targets, result["seconds"])
+        print(f"{name:8}{result['seconds']:>10.1f}{rate:>10.1f}{result['peak_rss_kib'] / 1024:>15.1f}")
+    print("rclone steps: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in rclone["steps"].items()))
+    print(
+        f"ours: stores created in {ours['setup_seconds']:.1f} s before the clock started; "
+        f"peak RSS {ours['setup_rss_kib'] / 1024:.1f} MiB by then"
+    )
+    print(f"rclone/ours: {rclone['seconds'] / ours['seconds']:.2f} (above 1: ours is faster)")
+
+
+def print_sizes(targets: int, results: dict[int, dict]) -> None:
+    print(f"\nours, to {targets} regions, copied and verified")
+    print(f"{'MiB':>6}{'seconds':>10}{'MiB/s':>10}{'peak RSS MiB':>15}{'before copying':>16}")
+    for size_mib, result in results.items():
+        rate = mib_per_second(size_mib, targets, result["seconds"])
+        peak, setup = result["peak_rss_kib"] / 1024, result["setup_rss_kib"] / 1024
+        print(f"{size_mib:>6}{result['seconds']:>10.1f}{rate:>10.1f}{peak:>15.1f}{setup:>16.1f}")
+
+
+# --- command line -------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None, defaults: TransferSettings) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024, help="model size for the comparison (default 1024)")
+    parser.add_argument("--sizes", help="comma-separated MiB sizes: time ours alone at each (e.g. 64,256,1024)")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="transfer threads per copy")
+    parser.add_argument("--part-mib", type=int, default=defaults.part_size // 2**20, help="part size in MiB")
+    parser.add_argument(
+        "--parallel-targets",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="replicate to the target regions at once, each in its own thread (default), or one after the other",
+    )
+    parser.add_argument("--keep-state", action="store_true", help="keep the temporary directory (data, logs)")
+    parser.add_argument("--replicate-version", help=argparse.SUPPRESS)  # the subprocess of ours
+    return parser.parse_args(argv)
+
+
+def benchmark(args: argparse.Namespace, catalogue: Catalogue, state_dir: Path) -> None:
+    sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else [args.size_mib]
+    part_size = args.part_mib * 2**20
+    targets = len(targets_of(catalogue))
+    with local_clouds(state_dir, catalogue) as ports:
+        results, manifest = {}, None
+        for version, size_mib in enumerate(sizes, start=1):
+            started = time.monotonic()
+            manifest = register_random_model(
+                catalogue, state_dir / f"{size_mib}.bin", size_mib, str(version), part_size
+            )
+            print(f"{size_mib} MiB registered as {MODEL} {version} in {time.monotonic() - started:.1f} s", flush=True)
+            results[size_mib] = run_ours(str(version), args)
+        if args.sizes:
+            print_sizes(targets, results)
+            return
+        rclone = run_rclone(catalogue, ports, manifest)
+    print_comparison(args.size_mib, targets, results[args.size_mib], rclone)
+
+
+def main(argv: list[str] | None = None) -> int:
+    catalogue = load_catalogue()
+    args = parse_args(argv, settings_of(catalogue))
+    settings = replace(settings_of(catalogue), workers=args.workers, part_size=args.part_mib * 2**20)
+    if args.replicate_version:
+        print(json.dumps(replicate_version(args.replicate_version, settings, args.parallel_targets)))
+        return 0
+    if not args.sizes and shutil.which("rclone") is None:
+        print("rclone is not on PATH: install it (Debian: apt-get install rclone) or use --sizes.", file=sys.stderr)
+        return 1
+    targets = "at once" if args.parallel_targets else "one by one"
+    print(f"workers {settings.workers}, parts of {args.part_mib} MiB, target regions {targets}", flush=True)
+    state_dir = Path(tempfile.mkdtemp(prefix="mlp-bench-"))
+    try:
+        benchmark(args, catalogue, state_dir)
+    finally:
+        if args.keep_state:
+            print(f"state kept in {state_dir}")
+        else:
+            shutil.rmtree(state_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Replication from the command line: ``python -m include.replication status | register``.
+
+``status`` lists the replication status of every model version in every region. ``register`` uploads a
+model version's files to a region, writes its manifest and, with ``--notify``, puts an MLflow-shaped
+``model_version.created`` event on the catalogue's queue, which starts the replication DAG. Both use the
+Airflow connections in the environment (``source .local/connections.env`` for the local platform).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from include.catalogue import Catalogue, CatalogueError, load_catalogue
+
+
+def registry_event(catalogue: Catalogue, model: str, version: str, region_name: str) -> str:
+    """An MLflow ``model_version.created`` webhook body for a version registered in ``region_name``."""
+    region = catalogue.region(region_name)
+    scheme = {"aws": "s3", "gcp": "gs", "azure": "azure"}[region.provider]
+    return json.dumps(
+        {
+            "entity": "model_version",
+            "action": "created",
+            "timestamp": int(datetime.now(UTC).timestamp() * 1000),
+            "data": {
+                "name": model,
+                "version": version,
+                "source": f"{scheme}://{region.bucket}/models/{model}/{version}",
+                "tags": {},
+            },
+        }
+    )
+
+
+def send_event(catalogue: Catalogue, body: str) -> str:
+    """Put one message on the catalogue's event queue; return its message id."""
+    from airflow.providers.amazon.aws.hooks.sqs import SqsHook
+
+    if catalogue.events is None:
+        raise CatalogueError("the catalogue has no events section: no queue to notify")
+    hook = SqsHook(aws_conn_id=catalogue.events.connection)
+    return hook.send_message(queue_url=catalogue.events.queue_url, message_body=body)["MessageId"]
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from include.replication.status import StatusStore, format_table
+
+    catalogue = load_catalogue()
+    rows = StatusStore.from_connection(catalogue.replication.state_connection).rows(args.model, args.version)
+    print(format_table(rows) if rows else "No replication recorded yet.")
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from include.replication.replicate import register_model_version
+
+    catalogue = load_catalogue()
+    region = catalogue.region(args.region or catalogue.primary.name)
+    files = {path.name: path for path in map(Path, args.files)}
+    manifest = register_model_version(region, args.model, args.version, files)
+    print(f"Registered {manifest.model} {manifest.version} in {region.name}: {len(manifest.files)} file(s), "
+          f"{manifest.total_size:,} bytes, SHA-256 {manifest.total_sha256}")  # fmt: skip
+    if args.notify:
+        message_id = send_event(catalogue, registry_event(catalogue, args.model, args.version, region.name))
+        print(f"Sent model_version.created to {catalogue.events.queue_url} (message {message_id})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m include.replication", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    status = commands.add_parser("status", help="list replication status")
+    status.add_argument("--model")
+    status.add_argument("--version")
+    status.set_defaults(func=cmd_status)
+    register = commands.add_parser("register", help="upload a model version and write its manifest")
+    register.add_argument("--model", required=True)
+    register.add_argument("--version", required=True)
+    register.add_argument("--region", help="source region (default: the primary)")
+    register.add_argument("--notify", action="store_true", help="send a model_version.created event")
+    register.add_argument("files", nargs="+", help="the version's files (stored under their base names)")
+    register.set_defaults(func=cmd_register)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (CatalogueError, ValueError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

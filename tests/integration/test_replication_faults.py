@@ -1,0 +1,396 @@
+"""Replication under faults: bytes corrupted in transit or at rest, an emulator dying mid-copy, large models
+in bounded memory, and bad inputs.
+
+Faults are injected by ``tests.faults.proxy.FaultProxy``, a TCP proxy put between the platform's object-store
+clients and one emulator: the region's connection (``AIRFLOW_CONN_*``) is pointed at the proxy for the test,
+as a real network path would sit between a worker and a cloud.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from include.catalogue import load_catalogue
+from include.objectstore import SHA256_METADATA, store_for
+from include.replication.manifest import InvalidModelVersion, Manifest, ModelFile, manifest_key
+from include.replication.replicate import (
+    Replica,
+    SourceMissing,
+    copy_to_staging,
+    is_published,
+    load_source_manifest,
+    read_manifest,
+    register_model_version,
+    settings_of,
+    verify_and_publish,
+)
+from include.replication.requests import InvalidRequest, build_request, from_conf
+from include.replication.status import StatusStore
+from include.replication.transfer import ChecksumMismatch, sha256_of
+from localdev.emulators import AZURITE_ACCOUNT
+from tests.conftest import REPO_ROOT
+from tests.faults.proxy import FaultProxy
+from tests.integration.helpers import parse_dag, task_states
+
+pytestmark = pytest.mark.integration
+
+CATALOGUE = load_catalogue()
+SOURCE = CATALOGUE.primary.name  # aws-us-west-2
+GCS = "gcp-europe-west1"
+AZURE = "azure-eastus"
+SHA = re.compile(r"\b[0-9a-f]{64}\b")
+MIB = 2**20
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def flipped(data: bytes, position: int) -> bytes:
+    """``data`` with the byte at ``position`` XOR 0xFF, as the proxy corrupts it."""
+    changed = bytearray(data)
+    changed[position] ^= 0xFF
+    return bytes(changed)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def proxies() -> Iterator[Callable[[int, str], FaultProxy]]:
+    """Starts proxies on demand; stops (and joins) every one at the end of the test, passed or failed."""
+    started: list[FaultProxy] = []
+
+    def start(upstream_port: int, name: str) -> FaultProxy:
+        proxy = FaultProxy(upstream_port, name=name, idle_timeout=30, lifetime=600).start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+@pytest.fixture
+def through_proxy(local_clouds, monkeypatch, proxies) -> Callable[[str], FaultProxy]:
+    """Points one region's storage connection at a new proxy in front of its emulator, for this test only."""
+
+    def route(region_name: str) -> FaultProxy:
+        region = CATALOGUE.region(region_name)
+        variable = f"AIRFLOW_CONN_{region.connections.storage.upper()}"
+        conn = json.loads(local_clouds.connections[variable])
+        ports = local_clouds.ports
+        if region.provider == "azure":
+            proxy = proxies(ports.azurite, f"proxy-{region_name}")
+            conn["extra"]["connection_string"] = conn["extra"]["connection_string"].replace(
+                ports.azurite_blob_url, f"{proxy.url}/{AZURITE_ACCOUNT}"
+            )
+        elif region.provider == "gcp":
+            proxy = proxies(ports.gcs, f"proxy-{region_name}")
+            conn["extra"]["api_endpoint"] = proxy.url
+        else:
+            proxy = proxies(ports.moto, f"proxy-{region_name}")
+            conn["extra"]["endpoint_url"] = proxy.url
+        monkeypatch.setenv(variable, json.dumps(conn))
+        return proxy
+
+    return route
+
+
+def replica_of(model: str, version: str, target: str) -> Replica:
+    """The replica of a registered version, with stores built from the connections as they are now."""
+    source = CATALOGUE.region(SOURCE)
+    manifest = load_source_manifest(source, model, version)
+    return Replica(manifest, store_for(source), store_for(CATALOGUE.region(target)))
+
+
+def leftovers(store, model: str) -> list[str]:
+    """Every key of ``model`` in the target: staged or final."""
+    return store.list_keys(f"_staging/{model}/") + store.list_keys(f"models/{model}/")
+
+
+# -- a. corruption in transit on upload --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("offset", "position"),
+    [(0, 0), (None, "middle"), (-1, "last")],
+    ids=["first-byte", "middle-byte", "last-byte"],
+)
+def test_corruption_on_upload_is_caught_before_publication_and_repaired_by_retry(
+    local_clouds, through_proxy, offset, position
+):
+    """A byte flipped on its way into the target is invisible to the copy (the source hashed fine) but caught
+    by the read-back: the staged copy is deleted, no final object or manifest ever appears, and the retry
+    of ``verify_and_publish`` copies the file again and publishes a replica equal to the source."""
+    model, version = unique("corrupt-upload"), "1"
+    weights = os.urandom(5 * MIB + 17)  # one part: the flipped byte's place in the file is known
+    files = {"weights.bin": weights, "config.json": b'{"layers": 4}'}
+    manifest = register_model_version(CATALOGUE.region(SOURCE), model, version, files)
+    proxy = through_proxy(AZURE)
+    replica = replica_of(model, version, AZURE)
+    settings = settings_of(CATALOGUE)
+
+    proxy.corrupt_requests(1, offset=offset)
+    staged = copy_to_staging(replica, settings)["staged"]
+    assert sorted(staged) == ["config.json", "weights.bin"]
+    assert proxy.stats().corrupted_requests == 1
+
+    with pytest.raises(ChecksumMismatch) as caught:
+        verify_and_publish(replica, staged, settings)
+    message = str(caught.value)
+    index = {"middle": len(weights) // 2, "last": len(weights) - 1}.get(position, position)
+    assert "weights.bin" in message
+    assert SHA.findall(message) == [sha256(flipped(weights, index)), sha256(weights)]
+    target = replica.target
+    assert target.head(replica.staging_key("weights.bin")) is None, "the corrupt staged copy was kept"
+    for model_file in manifest.files:
+        assert target.head(manifest.key(model_file.path)) is None, f"{model_file.path} became visible"
+    assert read_manifest(target, model, version) is None
+
+    result = verify_and_publish(replica, staged, settings)  # the task's retry: the proxy is healthy again
+    assert result["sha256"] == manifest.total_sha256
+    assert read_manifest(target, model, version) == manifest
+    assert target.get_bytes(manifest.key("weights.bin")) == weights
+    assert target.list_keys(f"_staging/{model}/") == []
+    assert proxy.stats().corrupted_requests == 1
+
+
+# -- b. corruption in transit on read -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target_name", [GCS, AZURE])
+def test_corruption_on_read_from_the_source_fails_the_copy_and_leaves_nothing(
+    local_clouds, through_proxy, target_name
+):
+    """A byte flipped while reading from the source is caught by the hash computed during the copy: the copy
+    fails naming both checksums, its upload is aborted, and the target holds nothing of the version."""
+    model, version = unique("corrupt-read"), "1"
+    weights = os.urandom(5 * MIB + 17)
+    manifest = register_model_version(CATALOGUE.region(SOURCE), model, version, {"weights.bin": weights})
+    proxy = through_proxy(SOURCE)
+    replica = replica_of(model, version, target_name)
+
+    proxy.corrupt_responses(1)
+    with pytest.raises(ChecksumMismatch) as caught:
+        copy_to_staging(replica, settings_of(CATALOGUE))
+    message = str(caught.value)
+    assert manifest.key("weights.bin") in message
+    assert SHA.findall(message) == [sha256(flipped(weights, len(weights) // 2)), sha256(weights)]
+    assert proxy.stats().corrupted_responses == 1
+    assert leftovers(replica.target, model) == []
+
+
+# -- c. corruption at rest ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target_name", [GCS, AZURE])
+def test_corruption_at_rest_is_detected_by_reading_the_object_back(local_clouds, target_name):
+    """A published object whose bytes later change while its metadata still claims the manifest's SHA-256
+    passes the cheap metadata check (``is_published``); only reading it back (``sha256_of``) detects it."""
+    model, version = unique("corrupt-at-rest"), "1"
+    weights = os.urandom(3 * MIB + 5)
+    manifest = register_model_version(CATALOGUE.region(SOURCE), model, version, {"weights.bin": weights})
+    replica = replica_of(model, version, target_name)
+    settings = settings_of(CATALOGUE)
+    verify_and_publish(replica, copy_to_staging(replica, settings)["staged"], settings)
+    target, (model_file,) = replica.target, manifest.files
+    key = manifest.key(model_file.path)
+    assert sha256_of(target, key, model_file.size, settings) == model_file.sha256
+
+    rotten = flipped(weights, 12345)
+    target.put_bytes(key, rotten, {SHA256_METADATA: model_file.sha256})
+
+    assert is_published(target, manifest, model_file), "size and metadata alone cannot tell"
+    found = sha256_of(target, key, model_file.size, settings)
+    assert found != model_file.sha256
+    assert found == sha256(rotten)
+
+
+# -- d. the emulator dies mid-copy --------------------------------------------------------------------------
+
+
+def test_emulator_dying_mid_upload_fails_the_copy_and_a_retry_publishes(local_clouds, through_proxy):
+    """The target's emulator goes away 3 MiB into a 24 MiB upload (connection reset, then refused): the copy
+    raises, nothing is visible (no final object, staged object or manifest), and once the target is back the
+    task's retry (copy then verify) publishes a replica equal to the source."""
+    model, version = unique("emulator-dies"), "1"
+    weights = os.urandom(24 * MIB)
+    manifest = register_model_version(CATALOGUE.region(SOURCE), model, version, {"weights.bin": weights})
+    proxy = through_proxy(AZURE)
+    replica = replica_of(model, version, AZURE)
+    settings = settings_of(CATALOGUE)
+
+    proxy.cut_after_bytes(3 * MIB, then_down=True)
+    with pytest.raises(Exception) as caught:
+        copy_to_staging(replica, settings)
+    assert not isinstance(caught.value, ChecksumMismatch), caught.value
+    stats = proxy.stats()
+    assert stats.cuts == 1 and stats.refused >= 1, stats
+
+    proxy.heal()
+    target = replica.target
+    assert target.head(replica.staging_key("weights.bin")) is None
+    assert target.head(manifest.key("weights.bin")) is None
+    assert read_manifest(target, model, version) is None
+
+    staged = copy_to_staging(replica, settings)["staged"]
+    verify_and_publish(replica, staged, settings)
+    assert read_manifest(target, model, version) == manifest
+    assert sha256_of(target, manifest.key("weights.bin"), len(weights), settings) == sha256(weights)
+
+
+# -- e. memory stays bounded with the model's size ----------------------------------------------------------
+
+REPLICATE_AND_MEASURE = """
+import json, resource, sys
+from include.catalogue import load_catalogue
+from include.objectstore import store_for
+from include.replication.replicate import (
+    Replica, copy_to_staging, load_source_manifest, read_manifest, settings_of, verify_and_publish,
+)
+
+model, version, *targets = sys.argv[1:]
+catalogue = load_catalogue()
+source = catalogue.primary
+manifest = load_source_manifest(source, model, version)
+settings = settings_of(catalogue)
+stores = {name: store_for(catalogue.region(name)) for name in targets}
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for name, target in stores.items():
+    replica = Replica(manifest, store_for(source), target)
+    staged = copy_to_staging(replica, settings)["staged"]
+    verify_and_publish(replica, staged, settings)
+    assert read_manifest(target, model, version) == manifest, name
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"before_kib": before, "peak_kib": peak}))
+"""
+
+
+def replicate_in_subprocess(tmp_path: Path, size: int) -> dict:
+    """Register a ``size``-byte model from a file, replicate it S3 -> GCS and S3 -> Azure in a fresh
+    interpreter, and return that interpreter's peak RSS (KiB) before and after copying."""
+    model, version = unique(f"large-{size // MIB}mib"), "1"
+    path = tmp_path / f"{model}.bin"
+    with path.open("wb") as stream:
+        for start in range(0, size, 4 * MIB):
+            stream.write(os.urandom(min(4 * MIB, size - start)))
+    register_model_version(CATALOGUE.region(SOURCE), model, version, {"weights.bin": path})
+    path.unlink()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")])}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", REPLICATE_AND_MEASURE, model, version, GCS, AZURE],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-4000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        for name in (SOURCE, GCS, AZURE):  # the emulators keep objects in memory or on disk: free them
+            store = store_for(CATALOGUE.region(name))
+            for key in store.list_keys(f"models/{model}/") + store.list_keys(f"_staging/{model}/"):
+                store.delete(key)
+
+
+def test_memory_stays_bounded_whatever_the_model_size(local_clouds, tmp_path):
+    """Replicating a 300 MiB model to both other clouds peaks under 400 MiB RSS, and within 64 MiB of the
+    peak for a 30 MiB model: memory is bounded by the parts in flight, not by the model's size."""
+    small = replicate_in_subprocess(tmp_path, 30 * MIB)
+    large = replicate_in_subprocess(tmp_path, 300 * MIB)
+    print(
+        f"\npeak RSS replicating S3 -> GCS and S3 -> Azure: 30 MiB model {small['peak_kib'] / 1024:.0f} MiB, "
+        f"300 MiB model {large['peak_kib'] / 1024:.0f} MiB (after imports, before copying: "
+        f"{small['before_kib'] / 1024:.0f} and {large['before_kib'] / 1024:.0f} MiB)"
+    )
+    assert large["peak_kib"] < 400 * 1024
+    assert large["peak_kib"] - small["peak_kib"] < 64 * 1024
+
+
+# -- f. bad inputs ------------------------------------------------------------------------------------------
+
+
+def test_unknown_region_is_rejected_naming_it_and_the_known_ones():
+    """A source or target region that is not in the catalogue is refused before any cloud call."""
+    known = [region.name for region in CATALOGUE.regions]
+    with pytest.raises(InvalidRequest, match="mars-north1") as caught:
+        from_conf(CATALOGUE, {"model": "fraud-detector", "version": "1", "source_region": "mars-north1"})
+    assert "source_region" in str(caught.value) and all(name in str(caught.value) for name in known)
+    with pytest.raises(InvalidRequest, match="venus-east2") as caught:
+        build_request(CATALOGUE, "fraud-detector", "1", SOURCE, targets=["venus-east2"])
+    assert "targets" in str(caught.value) and all(name in str(caught.value) for name in known)
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", "..", "/abs"])
+def test_path_traversal_in_a_model_name_is_rejected(name):
+    """A model name that could escape ``models/<model>/`` is refused, naming it."""
+    with pytest.raises(InvalidRequest, match=re.escape(repr(name))):
+        from_conf(CATALOGUE, {"model": name, "version": "1"})
+    with pytest.raises(InvalidRequest, match="version"):
+        build_request(CATALOGUE, "fraud-detector", "../1", SOURCE)
+
+
+def test_unregistered_version_is_a_missing_source_naming_the_manifest(local_clouds):
+    """Asking for a version that was never registered fails with ``SourceMissing`` naming the manifest URL."""
+    model = unique("never-registered")
+    url = store_for(CATALOGUE.region(SOURCE)).url(manifest_key(model, "7"))
+    with pytest.raises(SourceMissing, match=re.escape(url)):
+        load_source_manifest(CATALOGUE.region(SOURCE), model, "7")
+
+
+def test_empty_file_is_rejected_naming_it(local_clouds):
+    """A 0-byte model file is refused when the manifest is built, and registering it uploads nothing."""
+    empty = ModelFile("weights.bin", 0, sha256(b""))
+    with pytest.raises(InvalidModelVersion, match=r"'weights\.bin' is empty"):
+        Manifest.build("fraud-detector", "1", SOURCE, [empty])
+    model = unique("empty-file")
+    with pytest.raises(InvalidModelVersion, match=r"'empty\.bin' is empty"):
+        register_model_version(CATALOGUE.region(SOURCE), model, "1", {"empty.bin": b"", "ok.bin": b"x"})
+    assert store_for(CATALOGUE.region(SOURCE)).list_keys(f"models/{model}/") == []
+
+
+def test_malformed_checksum_is_rejected_naming_the_file():
+    """A manifest whose checksum is not a SHA-256 is refused, naming the file and the value."""
+    data = {
+        "model": "fraud-detector",
+        "version": "1",
+        "source_region": SOURCE,
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "files": [{"path": "weights.bin", "size": 10, "sha256": "xyz"}],
+    }
+    with pytest.raises(InvalidModelVersion, match=r"'weights\.bin'.*'xyz' is not a SHA-256"):
+        Manifest.from_dict(data)
+
+
+def test_replication_run_for_an_unregistered_version_fails_and_records_why(local_clouds, airflow_db):
+    """The DAG run for a version that was never registered: plan rejects it (recorded ``failed`` with the
+    manifest it looked for, nothing copied) and the summary fails the run."""
+    model = unique("dag-missing")
+    dag = parse_dag("model_replication.py", "model_replication")
+    dag_run = dag.test(run_conf={"model": model, "version": "1"})
+
+    states = task_states(dag_run)
+    assert dag_run.state == "failed", states
+    assert states["plan"] == "success"
+    assert states["summary"] == "failed"
+    assert not any(state == "success" for task, state in states.items() if task not in ("plan",)), states
+    url = store_for(CATALOGUE.region(SOURCE)).url(manifest_key(model, "1"))
+    rows = StatusStore.from_connection(CATALOGUE.replication.state_connection).rows(model, "1")
+    assert {row.region for row in rows} == {GCS, AZURE}
+    for row in rows:
+        assert row.state == "failed"
+        assert url in row.message
