@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from localdev.provision import provision
 MODEL = "bench"
 FILE_NAME = "model.bin"
 CHUNK = 8 * 2**20
+RSS_SAMPLE_SECONDS = 0.05
 RCLONE_REMOTES = {"aws": "s3", "gcp": "gcs", "azure": "az"}
 
 
@@ -91,7 +91,7 @@ def replicate_version(version: str, settings: TransferSettings, parallel: bool) 
     source = store_for(catalogue.primary)
     targets = [store_for(region) for region in targets_of(catalogue)]
     setup_seconds = time.monotonic() - started
-    setup_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    setup_rss_kib = peak_rss_kib("self")
     started = time.monotonic()
     manifest = load_source_manifest(catalogue.primary, MODEL, version)
 
@@ -112,7 +112,7 @@ def replicate_version(version: str, settings: TransferSettings, parallel: bool) 
         "seconds": time.monotonic() - started,
         "setup_seconds": setup_seconds,
         "setup_rss_kib": setup_rss_kib,
-        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_rss_kib": peak_rss_kib("self"),
     }
 
 
@@ -131,16 +131,33 @@ def run_ours(version: str, args: argparse.Namespace) -> dict:
 # --- rclone -------------------------------------------------------------------------------------------
 
 
+def peak_rss_kib(pid: int | str) -> int:
+    """The high-water mark of a live process's resident memory (``VmHWM``), in KiB; 0 once it has exited.
+
+    Not ``getrusage``'s ``ru_maxrss``: Linux carries the parent's peak across fork and exec into it, so every
+    subprocess of this Airflow-importing process would report at least this process's peak.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+
+
 def run_measured(argv: list[str], env: dict[str, str]) -> Measured:
-    """Run ``argv`` to completion, timing it; its peak RSS from ``wait4``; fail on a non-zero exit."""
-    started = time.monotonic()
+    """Run ``argv`` to completion, timing it and sampling its peak RSS; fail on a non-zero exit."""
+    started, peak = time.monotonic(), 0
     with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True) as proc:
-        stdout = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        while True:
+            peak = max(peak, peak_rss_kib(proc.pid))
+            try:
+                stdout, _ = proc.communicate(timeout=RSS_SAMPLE_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                continue
     if proc.returncode:
         raise BenchmarkError(f"`{' '.join(argv)}` exited with status {proc.returncode}")
-    return Measured(time.monotonic() - started, usage.ru_maxrss, stdout)
+    return Measured(time.monotonic() - started, peak, stdout)
 
 
 def rclone_env(catalogue: Catalogue, ports: EmulatorPorts) -> dict[str, str]:

@@ -40,6 +40,10 @@ class AirflowClient:
         except urllib.error.HTTPError as exc:
             raise AirflowAPIError(f"{method} {path}: HTTP {exc.code}: {exc.read().decode(errors='replace')}") from None
 
+    def get(self, path: str) -> Any:
+        """``GET`` a path of the API server (``/api/v2/...`` or a plugin's) with the token."""
+        return self._request("GET", path)
+
     def trigger(self, dag_id: str, conf: dict | None = None) -> str:
         """Start a run of ``dag_id`` (``POST /api/v2/dags/{dag_id}/dagRuns``); return its run id."""
         run = self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
@@ -47,22 +51,22 @@ class AirflowClient:
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         quoted = urllib.request.quote(run_id, safe="")
-        return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}")["state"]
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}")["state"]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         quoted = urllib.request.quote(run_id, safe="")
-        return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
         """Wait until the dag-processor has parsed ``dag_id`` and it has no import error."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                self._request("GET", f"/api/v2/dags/{dag_id}")
+                self.get(f"/api/v2/dags/{dag_id}")
                 return
             except AirflowAPIError:
                 time.sleep(1)
-        errors = self._request("GET", "/api/v2/importErrors")["import_errors"]
+        errors = self.get("/api/v2/importErrors")["import_errors"]
         raise AirflowAPIError(f"DAG {dag_id} did not appear within {timeout:.0f} s; import errors: {errors}")
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:

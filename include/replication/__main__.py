@@ -1,8 +1,9 @@
-"""Replication from the command line: ``python -m include.replication status | register``.
+"""Replication from the command line: ``python -m include.replication status | register | notify``.
 
 ``status`` lists the replication status of every model version in every region. ``register`` uploads a
 model version's files to a region, writes its manifest and, with ``--notify``, puts an MLflow-shaped
-``model_version.created`` event on the catalogue's queue, which starts the replication DAG. Both use the
+``model_version.created`` event on the catalogue's queue, which starts the replication DAG; ``notify`` sends
+that event alone for a version already registered. All use the
 Airflow connections in the environment (``source .local/connections.env`` for the local platform).
 """
 
@@ -70,6 +71,14 @@ def cmd_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    catalogue = load_catalogue()
+    region = catalogue.region(args.region or catalogue.primary.name)
+    message_id = send_event(catalogue, registry_event(catalogue, args.model, args.version, region.name))
+    print(f"Sent model_version.created for {args.model} {args.version} (message {message_id})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.replication", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     register.add_argument("--notify", action="store_true", help="send a model_version.created event")
     register.add_argument("files", nargs="+", help="the version's files (stored under their base names)")
     register.set_defaults(func=cmd_register)
+    notify = commands.add_parser("notify", help="send a model_version.created event for a registered version")
+    notify.add_argument("--model", required=True)
+    notify.add_argument("--version", required=True)
+    notify.add_argument("--region", help="source region (default: the primary)")
+    notify.set_defaults(func=cmd_notify)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -1,16 +1,23 @@
 """The README's platform command end to end: ``python -m localdev up``, a DAG run triggered through the REST
-API under a real scheduler, ``up`` again (no change), and ``down`` (every process gone)."""
+API under a real scheduler, the demo model replicated by a registry event through the asset watcher,
+duplicate events that copy nothing, ``up`` again (no change), and ``down`` (every process gone)."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
 
 from localdev.api import AirflowClient
 from localdev.processes import ProcessTable, port_owner
+from tests.conftest import REPO_ROOT
 from tests.localdev.cli import isolated_env, localdev
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +36,66 @@ def drop_database(name: str) -> None:
     with conn.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     conn.close()
+
+
+def wait_for(condition, timeout: float, what: str):
+    """Poll ``condition`` until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(2)
+    raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+
+
+def demo_status(client: AirflowClient) -> dict[str, dict]:
+    """The demo model's status rows by region, from the replication status page's JSON."""
+    return {row["region"]: row for row in client.get("/replication/api/status?model=iris-classifier&version=1")}
+
+
+def notify(env: dict[str, str], state) -> None:
+    """Send the demo model's model_version.created event, as a registry retrying its webhook would."""
+    exports = [shlex.split(line)[1] for line in (state / "connections.env").read_text().splitlines()]
+    connections = dict(assignment.split("=", 1) for assignment in exports)
+    command = [sys.executable, "-m", "include.replication", "notify", "--model", "iris-classifier", "--version", "1"]
+    subprocess.run(command, cwd=REPO_ROOT, env=env | connections, check=True, capture_output=True, timeout=60)
+
+
+def check_event_driven_replication(client: AirflowClient, env: dict[str, str], state, topology: str) -> None:
+    started = time.monotonic()
+    rows = wait_for(
+        lambda: (
+            (status := demo_status(client))
+            and all(status.get(r, {}).get("state") == "verified" for r in ("gcp-europe-west1", "azure-eastus"))
+            and status
+        ),
+        timeout=180,
+        what="the demo model replicated by its registry event",
+    )
+    print(f"{topology}: demo model verified in both regions {time.monotonic() - started:.1f} s after up")
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(f"{client.api_url}/replication/api/status", timeout=10)
+    assert anonymous.value.code == 401
+
+    runs_before = {r["dag_run_id"] for r in client.get("/api/v2/dags/model_replication/dagRuns")["dag_runs"]}
+    notify(env, state)
+    notify(env, state)
+    new_runs = wait_for(
+        lambda: [
+            run
+            for run in client.get("/api/v2/dags/model_replication/dagRuns")["dag_runs"]
+            if run["dag_run_id"] not in runs_before and run["state"] in ("success", "failed")
+        ],
+        timeout=120,
+        what="a run started by the duplicate events",
+    )
+    for run in new_runs:
+        assert run["run_type"] == "asset_triggered" and run["state"] == "success"
+        copies = [ti for ti in client.task_instances("model_replication", run["dag_run_id"]) if ti["task_id"] == "copy"]
+        assert all(ti["state"] == "skipped" for ti in copies), copies  # nothing copied twice
+    assert {r: row["verified_at"] for r, row in demo_status(client).items()} == {
+        r: row["verified_at"] for r, row in rows.items()
+    }
 
 
 @pytest.mark.parametrize("topology", ["embedded", "production"])
@@ -66,6 +133,8 @@ def test_up_trigger_wiring_dag_down(tmp_path, topology):
             ("probe", "azure-eastus"): "success",
             ("report", None): "success",
         }
+
+        check_event_driven_replication(client, env, state, topology)
 
         again = localdev(env, "up")
         assert again.returncode == 0 and "already running; nothing changed" in again.stdout

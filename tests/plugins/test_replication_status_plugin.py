@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from replication_status_plugin import BADGE_COLOURS, URL_PREFIX, ReplicationStatusPlugin, create_app
 
 from include.replication.status import StatusStore
+from replication_status_plugin import BADGE_COLOURS, URL_PREFIX, ReplicationStatusPlugin, create_app
 
 SHA = "ab" * 32
 EVIL = "<script>alert('x')</script> checksum mismatch & retry"
@@ -45,9 +45,16 @@ def filled(store) -> StatusStore:
 
 @pytest.fixture
 def client() -> TestClient:
-    """The plugin's app mounted as the Airflow API server mounts it."""
+    """The plugin's app mounted as the Airflow API server mounts it, with a logged-in user.
+
+    Airflow's auth dependency is overridden here (no auth manager runs in unit tests); the end-to-end test
+    checks the real login on a running API server.
+    """
+    from airflow.api_fastapi.core_api.security import get_user
+
     root = FastAPI()
     for entry in ReplicationStatusPlugin().fastapi_apps:
+        entry["app"].dependency_overrides[get_user] = lambda: "test-user"
         root.mount(entry["url_prefix"], entry["app"])
     return TestClient(root)
 
