@@ -140,6 +140,14 @@ def cmd_provision(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pools(args: argparse.Namespace) -> int:
+    from localdev.airflow_local import pool_commands
+
+    for command in pool_commands():
+        subprocess.run(command, check=True)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from localdev.demo import register_demo_model
 
@@ -182,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "provision", help="create the catalogue's buckets, container and hosted zone through the connections"
     ).set_defaults(func=cmd_provision)
+    commands.add_parser("pools", help="create the Airflow pools the platform's tasks use").set_defaults(func=cmd_pools)
     commands.add_parser("demo", help="register the demo model and announce it on the event queue").set_defaults(
         func=cmd_demo
     )

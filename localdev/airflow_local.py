@@ -191,26 +191,28 @@ def _check_redis(settings: AirflowSettings) -> None:
         ) from None
 
 
-def prepare_database(settings: AirflowSettings, env: dict[str, str]) -> None:
-    """Create or upgrade the metadata database (``airflow db migrate``) and create the platform's pools."""
+def pool_commands() -> list[list[str]]:
+    """``airflow pools set`` for each pool the platform's tasks run in (idempotent)."""
     from include.replication import POOLS
 
+    return [[_airflow(), "pools", "set", name, str(slots), text] for name, (slots, text) in POOLS.items()]
+
+
+def prepare_database(settings: AirflowSettings, env: dict[str, str]) -> None:
+    """Create or upgrade the metadata database (``airflow db migrate``) and create the platform's pools."""
     if settings.topology == "production":
         _ensure_postgres_database(settings, settings.database)
         _ensure_postgres_database(settings, settings.state_database)
         _check_redis(settings)
     log = settings.state_dir / "logs" / "airflow-db-migrate.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    commands = [[_airflow(), "db", "migrate"]]
-    commands += [[_airflow(), "pools", "set", name, str(slots), text] for name, (slots, text) in POOLS.items()]
     with open(log, "wb") as out:
-        for command in commands:
+        for command in [[_airflow(), "db", "migrate"], *pool_commands()]:
             result = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT)
             if result.returncode != 0:
                 tail = "\n".join("    " + line for line in log.read_text(errors="replace").splitlines()[-15:])
-                raise StartupError(
-                    f"`airflow {' '.join(command[1:3])}` failed (exit {result.returncode}); see {log}:\n{tail}"
-                )
+                what = " ".join(command[1:3])
+                raise StartupError(f"`airflow {what}` failed (exit {result.returncode}); see {log}:\n{tail}")
 
 
 def _airflow() -> str:

@@ -47,12 +47,11 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated metadata database, which ``dag.test()`` needs, with the platform's pools."""
-    from include.replication import POOLS
+    from localdev.airflow_local import pool_commands
 
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)
-    for name, (slots, description) in POOLS.items():
-        subprocess.run([airflow, "pools", "set", name, str(slots), description], check=True, capture_output=True)
+    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True, capture_output=True)
+    for command in pool_commands():
+        subprocess.run(command, check=True, capture_output=True)
     return _AIRFLOW_HOME
 
 

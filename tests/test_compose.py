@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yaml"
@@ -101,13 +100,21 @@ def test_airflow_services_share_the_same_connections(airflow_services: dict[str,
     first = next(iter(connections.values()))
     assert all(found == first for found in connections.values()), connections
 
-    # Every connection the region catalogue names for storage and DNS is defined, as valid JSON.
-    catalogue = yaml.safe_load((REPO_ROOT / "config" / "regions.yaml").read_text())
-    named = {region["connections"]["storage"] for region in catalogue["regions"]}
-    named.add(catalogue["dns"]["connection"])
-    assert {f"AIRFLOW_CONN_{conn_id.upper()}" for conn_id in named} <= set(first)
-    for value in first.values():
-        assert "conn_type" in json.loads(value)
+    # The same connection ids and types as the local platform without Docker (production topology).
+    from include.catalogue import load_catalogue
+    from localdev.airflow_local import AirflowSettings, state_connection_env
+    from localdev.emulators import EmulatorPorts, connection_env
+
+    catalogue = load_catalogue()
+    settings = AirflowSettings(state_dir=REPO_ROOT / ".local", topology="production")
+    local = connection_env(catalogue, EmulatorPorts()) | state_connection_env(catalogue, settings)
+    conn_types = {name: json.loads(value)["conn_type"] for name, value in first.items()}
+    assert conn_types == {name: json.loads(value)["conn_type"] for name, value in local.items()}
+
+
+def test_init_creates_the_pools_and_the_demo(services: dict[str, dict]) -> None:
+    command = " ".join(services["airflow-init"]["command"])
+    assert "python -m localdev pools" in command and "python -m localdev demo" in command
 
 
 def test_executor_is_celery(airflow_services: dict[str, dict]) -> None:
