@@ -44,7 +44,11 @@ def _run_task(step: str, item: dict | None = None):
     catalogue = load_catalogue()
     try:
         if step == "plan":
-            conf = {name: context["params"].get(name) for name in ("model", "version", "source_region", "targets")}
+            # The form's fields come validated through params; anything else in the conf (a typo such as
+            # "modle") is passed on so that from_conf can reject it by name.
+            fields = ("model", "version", "source_region", "targets")
+            extra = {k: v for k, v in (context["dag_run"].conf or {}).items() if k not in fields}
+            conf = {name: context["params"].get(name) for name in fields} | extra
             from include.replication.events import message_bodies
 
             bodies = message_bodies(context["triggering_asset_events"])

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from localdev.api import AirflowClient
+from localdev.api import AirflowAPIError, AirflowClient
 from localdev.processes import ProcessTable, port_owner
 from tests.conftest import REPO_ROOT
 from tests.localdev.cli import isolated_env, localdev
@@ -76,6 +76,9 @@ def check_event_driven_replication(client: AirflowClient, env: dict[str, str], s
     with pytest.raises(urllib.error.HTTPError) as anonymous:
         urllib.request.urlopen(f"{client.api_url}/replication/api/status", timeout=10)
     assert anonymous.value.code == 401
+
+    with pytest.raises(AirflowAPIError, match="HTTP 400.*Invalid input for param model"):
+        client.trigger("model_replication", {"model": "../etc", "version": "1"})
 
     runs_before = {r["dag_run_id"] for r in client.get("/api/v2/dags/model_replication/dagRuns")["dag_runs"]}
     notify(env, state)

@@ -77,3 +77,9 @@ def test_audit_finds_and_repairs_corruption_at_rest(local_clouds, airflow_db, re
     assert azure.get_bytes(key) == files["weights.bin"]
     row = next(r for r in StatusStore.from_connection("mlp_state").rows("audited", "1") if r.region == "azure-eastus")
     assert row.state == "verified" and "audit repaired a corrupt copy: weights.bin" in row.message
+
+
+def test_unknown_conf_field_fails_the_run_naming_it(local_clouds, airflow_db, replication_dag):
+    dag_run = replication_dag.test(run_conf={"modle": "fraud-detector", "version": "1"})
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)["plan"] == "failed"
