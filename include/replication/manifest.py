@@ -29,7 +29,7 @@ class InvalidModelVersion(ValueError):
 
 
 def check_model_name(name: object) -> str:
-    if not isinstance(name, str) or not MODEL_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
         raise InvalidModelVersion(
             f"model name {name!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (no '/' or '..')"
@@ -40,7 +40,7 @@ def check_model_name(name: object) -> str:
 def check_version(version: object) -> str:
     if isinstance(version, int) and not isinstance(version, bool):
         version = str(version)
-    if not isinstance(version, str) or not VERSION.match(version) or ".." in version:
+    if not isinstance(version, str) or not VERSION.fullmatch(version) or ".." in version:
         raise InvalidModelVersion(
             f"model version {version!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-' (no '/' or '..')"
         )
@@ -48,11 +48,11 @@ def check_version(version: object) -> str:
 
 
 def check_file_path(path: object) -> str:
-    """A relative path inside the version folder: no absolute paths, no '..', no empty or hidden-dot segments."""
+    """A relative path inside the version folder: no absolute path, no empty, '.' or '..' segment."""
     if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path:
         raise InvalidModelVersion(f"file path {path!r} must be a non-empty relative path with '/' separators")
     for segment in path.split("/"):
-        if segment in ("", ".", "..") or not PATH_SEGMENT.match(segment):
+        if segment in ("", ".", "..") or not PATH_SEGMENT.fullmatch(segment):
             raise InvalidModelVersion(f"file path {path!r} has a disallowed segment {segment!r}")
     if path == MANIFEST_NAME:
         raise InvalidModelVersion(f"file path {path!r} is reserved for the manifest")
@@ -60,7 +60,7 @@ def check_file_path(path: object) -> str:
 
 
 def check_sha256(value: object, what: str) -> str:
-    if not isinstance(value, str) or not SHA256.match(value):
+    if not isinstance(value, str) or not SHA256.fullmatch(value):
         raise InvalidModelVersion(f"{what}: checksum {value!r} is not a SHA-256 (64 lowercase hex digits)")
     return value
 
@@ -139,17 +139,20 @@ class Manifest:
                 raise InvalidModelVersion(f"{where}: file {path!r} is empty (0 bytes); a model file must have content")
             parsed.append(ModelFile(path, size, check_sha256(entry["sha256"], f"{where}: file {path!r}")))
         paths = [f.path for f in parsed]
-        if len(set(paths)) != len(paths):
-            raise InvalidModelVersion(f"{where}: a file path appears twice")
+        repeated = sorted({p for p in paths if paths.count(p) > 1})
+        if repeated:
+            raise InvalidModelVersion(f"{where}: file path(s) listed twice: {', '.join(repeated)}")
+        if not isinstance(data["source_region"], str) or not data["source_region"]:
+            raise InvalidModelVersion(f"{where}: source_region {data['source_region']!r} is not a region name")
         manifest = cls(
             model=check_model_name(data["model"]),
             version=check_version(data["version"]),
-            source_region=str(data["source_region"]),
+            source_region=data["source_region"],
             created_at=str(data["created_at"]),
             files=tuple(sorted(parsed, key=lambda f: f.path)),
         )
         for name in ("total_size", "total_sha256"):
-            if name in data and data[name] != getattr(manifest, name):
+            if name in data and (data[name] != getattr(manifest, name) or isinstance(data[name], bool)):
                 raise InvalidModelVersion(f"{where}: {name} {data[name]!r} does not match its files")
         return manifest
 

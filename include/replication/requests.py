@@ -44,6 +44,8 @@ class ReplicationRequest:
 def _parse_time(value: object, field: str) -> str | None:
     if value in (None, ""):
         return None
+    if isinstance(value, bool):
+        raise InvalidRequest(f"{field}: {value!r} is not a time (ISO 8601 or epoch)")
     try:
         if isinstance(value, int | float):  # epoch milliseconds (MLflow) or seconds
             seconds = value / 1000 if value > 1e11 else value
@@ -131,6 +133,15 @@ def _source_region_of_uri(catalogue: Catalogue, uri: object) -> str | None:
     return region.name if region else None
 
 
+def _object(value: object, where: str) -> dict:
+    """``value`` if it is a JSON object (``{}`` for null), else ``InvalidRequest`` naming ``where``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{where} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
 def from_registry_event(catalogue: Catalogue, body: str | dict) -> ReplicationRequest | None:
     """A request from a registry event, or None for an event that asks for no replication.
 
@@ -147,11 +158,15 @@ def from_registry_event(catalogue: Catalogue, body: str | dict) -> ReplicationRe
     if body.get("source") == "aws.sagemaker":
         if body.get("detail-type") != "SageMaker Model Package State Change":
             return None
-        detail = body.get("detail") or {}
+        detail = _object(body.get("detail"), "SageMaker event: detail")
         if detail.get("ModelApprovalStatus") != "Approved":
             return None
-        containers = (detail.get("InferenceSpecification") or {}).get("Containers") or [{}]
-        source = _source_region_of_uri(catalogue, containers[0].get("ModelDataUrl"))
+        specification = _object(detail.get("InferenceSpecification"), "SageMaker event: InferenceSpecification")
+        containers = specification.get("Containers") or [{}]
+        if not isinstance(containers, list):
+            raise InvalidRequest("SageMaker event: InferenceSpecification.Containers must be a list")
+        container = _object(containers[0], "SageMaker event: InferenceSpecification.Containers[0]")
+        source = _source_region_of_uri(catalogue, container.get("ModelDataUrl"))
         if source is None:
             aws_region = body.get("region")
             source = next(
@@ -176,7 +191,7 @@ def from_registry_event(catalogue: Catalogue, body: str | dict) -> ReplicationRe
         data = body.get("data")
         if not isinstance(data, dict):
             raise InvalidRequest("MLflow event: 'data' must be an object with name and version")
-        tags = data.get("tags") or {}
+        tags = _object(data.get("tags"), "MLflow event: data.tags")
         source = tags.get(SOURCE_REGION_TAG) or _source_region_of_uri(catalogue, data.get("source"))
         if source is None:
             raise InvalidRequest(

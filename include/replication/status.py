@@ -91,7 +91,8 @@ class StatusStore:
         run_id: str | None = None,
         message: str | None = None,
     ) -> None:
-        """Upsert the row of (model, version, region); unset optional values keep what the row had.
+        """Upsert the row of (model, version, region); unset optional values keep what the row had, except
+        ``message``, which belongs to this state (a new state clears an old failure message).
 
         ``verified_at`` is the first verification after the row was last ``pending`` (a new request), so a
         later re-check or repair does not move the replication lag.
