@@ -77,17 +77,48 @@ def targets_of(catalogue: Catalogue) -> list[Region]:
     return [region for region in catalogue.regions if not region.primary]
 
 
+# --- measuring ----------------------------------------------------------------------------------------
+
+
+def peak_rss_kib(pid: int | str) -> int:
+    """The high-water mark of a live process's resident memory (``VmHWM``), in KiB; 0 once it has exited.
+
+    Not ``getrusage``'s ``ru_maxrss``: Linux carries the parent's peak across fork and exec into it, so every
+    subprocess of this Airflow-importing process would report at least this process's peak.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+
+
+def run_measured(argv: list[str], env: dict[str, str]) -> Measured:
+    """Run ``argv`` to completion, timing it and sampling its peak RSS; fail on a non-zero exit."""
+    started, peak = time.monotonic(), 0
+    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True) as proc:
+        while True:
+            peak = max(peak, peak_rss_kib(proc.pid))
+            try:
+                stdout, _ = proc.communicate(timeout=RSS_SAMPLE_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    if proc.returncode:
+        raise BenchmarkError(f"`{' '.join(argv)}` exited with status {proc.returncode}")
+    return Measured(time.monotonic() - started, peak, stdout)
+
+
 # --- ours, in a subprocess ----------------------------------------------------------------------------
 
 
-def replicate_version(version: str, settings: TransferSettings, parallel: bool) -> dict:
+def replicate_version(catalogue: Catalogue, version: str, settings: TransferSettings, parallel: bool) -> dict:
     """Replicate ``bench``/``version`` to every target; seconds and peak RSS of this process.
 
     The stores (each an Airflow hook and its client) are created before the clock starts, as an Airflow
     worker has its providers loaded already; that set-up is reported separately.
     """
     started = time.monotonic()
-    catalogue = load_catalogue()
     source = store_for(catalogue.primary)
     targets = [store_for(region) for region in targets_of(catalogue)]
     setup_seconds = time.monotonic() - started
@@ -118,46 +149,15 @@ def replicate_version(version: str, settings: TransferSettings, parallel: bool) 
 
 def run_ours(version: str, args: argparse.Namespace) -> dict:
     """Run ``replicate_version`` in a fresh interpreter; its JSON result."""
-    argv = [sys.executable, __file__, "--replicate-version", version, "--workers", str(args.workers)]
-    argv += [
-        "--part-mib",
-        str(args.part_mib),
-        "--parallel-targets" if args.parallel_targets else "--no-parallel-targets",
-    ]
-    measured = run_measured(argv, dict(os.environ))
-    return json.loads(measured.stdout.strip().splitlines()[-1])
+    targets = "--parallel-targets" if args.parallel_targets else "--no-parallel-targets"
+    argv = [sys.executable, __file__, f"--replicate-version={version}", f"--workers={args.workers}"]
+    done = subprocess.run([*argv, f"--part-mib={args.part_mib}", targets], stdout=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise BenchmarkError(f"the replication of {MODEL} {version} exited with status {done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # --- rclone -------------------------------------------------------------------------------------------
-
-
-def peak_rss_kib(pid: int | str) -> int:
-    """The high-water mark of a live process's resident memory (``VmHWM``), in KiB; 0 once it has exited.
-
-    Not ``getrusage``'s ``ru_maxrss``: Linux carries the parent's peak across fork and exec into it, so every
-    subprocess of this Airflow-importing process would report at least this process's peak.
-    """
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return 0
-    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
-
-
-def run_measured(argv: list[str], env: dict[str, str]) -> Measured:
-    """Run ``argv`` to completion, timing it and sampling its peak RSS; fail on a non-zero exit."""
-    started, peak = time.monotonic(), 0
-    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True) as proc:
-        while True:
-            peak = max(peak, peak_rss_kib(proc.pid))
-            try:
-                stdout, _ = proc.communicate(timeout=RSS_SAMPLE_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    if proc.returncode:
-        raise BenchmarkError(f"`{' '.join(argv)}` exited with status {proc.returncode}")
-    return Measured(time.monotonic() - started, peak, stdout)
 
 
 def rclone_env(catalogue: Catalogue, ports: EmulatorPorts) -> dict[str, str]:
@@ -240,7 +240,10 @@ def register_random_model(catalogue: Catalogue, path: Path, size_mib: int, versi
     with path.open("wb") as stream:
         for start in range(0, size_mib * 2**20, CHUNK):
             stream.write(os.urandom(min(CHUNK, size_mib * 2**20 - start)))
-    return register_model_version(catalogue.primary, MODEL, version, {FILE_NAME: path}, part_size)
+    try:
+        return register_model_version(catalogue.primary, MODEL, version, {FILE_NAME: path}, part_size)
+    finally:
+        path.unlink()
 
 
 # --- reports ------------------------------------------------------------------------------------------
@@ -316,9 +319,9 @@ def benchmark(args: argparse.Namespace, catalogue: Catalogue, state_dir: Path) -
 def main(argv: list[str] | None = None) -> int:
     catalogue = load_catalogue()
     args = parse_args(argv, settings_of(catalogue))
-    settings = replace(settings_of(catalogue), workers=args.workers, part_size=args.part_mib * 2**20)
+    settings = replace(settings_of(catalogue), part_size=args.part_mib * 2**20, workers=args.workers)
     if args.replicate_version:
-        print(json.dumps(replicate_version(args.replicate_version, settings, args.parallel_targets)))
+        print(json.dumps(replicate_version(catalogue, args.replicate_version, settings, args.parallel_targets)))
         return 0
     if not args.sizes and shutil.which("rclone") is None:
         print("rclone is not on PATH: install it (Debian: apt-get install rclone) or use --sizes.", file=sys.stderr)

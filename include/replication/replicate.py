@@ -102,7 +102,7 @@ def copy_to_staging(replica: Replica, settings: TransferSettings) -> dict:
         )
         staged.append(model_file.path)
         copied_bytes += progress.done
-        seconds += progress.done / 2**20 / max(progress.mib_per_second, 1e-9)
+        seconds += progress.elapsed
     return {
         "staged": staged,
         "skipped": skipped,

@@ -49,17 +49,16 @@ class Progress:
             self.last = now
             self.report(self.line())
 
+    @property
+    def elapsed(self) -> float:
+        return max(time.monotonic() - self.started, 1e-9)
+
     def line(self) -> str:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
         percent = 100 * self.done / self.total if self.total else 100
         return (
             f"{self.what}: {self.done / 2**20:,.1f} of {self.total / 2**20:,.1f} MiB ({percent:.0f}%), "
-            f"{self.done / 2**20 / elapsed:,.1f} MiB/s"
+            f"{self.done / 2**20 / self.elapsed:,.1f} MiB/s"
         )
-
-    @property
-    def mib_per_second(self) -> float:
-        return self.done / 2**20 / max(time.monotonic() - self.started, 1e-9)
 
 
 def iter_parts(store: ObjectStore, key: str, size: int, settings: TransferSettings) -> Iterator[bytes]:
