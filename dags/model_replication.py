@@ -134,15 +134,18 @@ def model_replication():
         """Read back every staged file, compare with the manifest, then publish it and the manifest."""
         return _run_task("verify", item)
 
-    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS, retries=0)
+    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0)
     def summary(verified: list[dict]) -> dict:
         """Log the replication status of this run's versions; fail if any was rejected or not verified."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from include.replication.status import StatusStore, format_table
 
+        context = get_current_context()
+        if context["ti"].xcom_pull(task_ids="plan") is None:
+            raise AirflowFailException("plan did not succeed: see its log for the request that was refused")
         store = StatusStore.from_connection(load_catalogue().replication.state_connection)
-        run_id = get_current_context()["run_id"]
+        run_id = context["run_id"]
         rows = [row for row in store.rows() if row.run_id == run_id]
         print(format_table(rows) if rows else "nothing to replicate in this run")
         failed = [f"{r.model}/{r.version} -> {r.region}" for r in rows if r.state != "verified"]
@@ -151,7 +154,7 @@ def model_replication():
         return {"verified": [f"{r.model}/{r.version} -> {r.region}" for r in rows]}
 
     planned = plan()
-    # summary depends on plan too, so it still runs (and reports rejections) when nothing was mapped.
+    # summary runs whatever happened upstream (ALL_DONE), also when nothing was mapped, and reads plan's result.
     planned >> summary(verify.expand(item=copy.expand(item=planned)))
 
 

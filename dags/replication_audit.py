@@ -62,13 +62,16 @@ def replication_audit():
             findings += [asdict(f) for f in audit_version(catalogue, version, repair=params["repair"])]
         return findings
 
-    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS, retries=0)
+    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0)
     def report(findings: list[list[dict]]) -> dict:
         """Log drift and lag; fail when a copy is still bad or a lag exceeds the RPO."""
         from datetime import UTC, datetime
 
+        from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowFailException
 
+        if get_current_context()["ti"].xcom_pull(task_ids="list_version_batches") is None:
+            raise AirflowFailException("listing the model versions failed: see list_version_batches")
         from include.catalogue import load_catalogue
         from include.replication.audit import replication_lag
         from include.replication.status import StatusStore
@@ -97,7 +100,7 @@ def replication_audit():
         return {"checked": len(flat), "drifted": len(drift)}
 
     batches = list_version_batches()
-    # report depends on the listing too, so lag is checked even when there is nothing to audit.
+    # report runs whatever happened upstream (ALL_DONE), also when there is nothing to audit: lag is checked.
     batches >> report(audit.expand(batch=batches))
 
 

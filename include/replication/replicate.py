@@ -85,24 +85,29 @@ def is_published(store: ObjectStore, manifest: Manifest, model_file: ModelFile) 
 def copy_to_staging(replica: Replica, settings: TransferSettings) -> dict:
     """Stream every file not yet published into staging; return what was staged and skipped."""
     staged, skipped, copied_bytes, seconds = [], [], 0, 0.0
-    for model_file in replica.manifest.files:
-        if is_published(replica.target, replica.manifest, model_file):
-            log.info("%s already published with SHA-256 %s: skipped", model_file.path, model_file.sha256)
-            skipped.append(model_file.path)
-            continue
-        progress = copy_object(
-            replica.source,
-            replica.manifest.key(model_file.path),
-            replica.target,
-            replica.staging_key(model_file.path),
-            model_file.size,
-            model_file.sha256,
-            {SHA256_METADATA: model_file.sha256},
-            settings,
-        )
-        staged.append(model_file.path)
-        copied_bytes += progress.done
-        seconds += progress.elapsed
+    try:
+        for model_file in replica.manifest.files:
+            if is_published(replica.target, replica.manifest, model_file):
+                log.info("%s already published with SHA-256 %s: skipped", model_file.path, model_file.sha256)
+                skipped.append(model_file.path)
+                continue
+            progress = copy_object(
+                replica.source,
+                replica.manifest.key(model_file.path),
+                replica.target,
+                replica.staging_key(model_file.path),
+                model_file.size,
+                model_file.sha256,
+                {SHA256_METADATA: model_file.sha256},
+                settings,
+            )
+            staged.append(model_file.path)
+            copied_bytes += progress.done
+            seconds += progress.elapsed
+    except BaseException:
+        for path in staged:  # an attempt that fails leaves nothing behind
+            replica.target.delete(replica.staging_key(path))
+        raise
     return {
         "staged": staged,
         "skipped": skipped,

@@ -20,8 +20,10 @@ any time, from any thread:
 Faults are counted per HTTP message, not per connection: each direction of a connection is parsed as a
 sequence of HTTP/1.1 messages (request or status line, headers, a body framed by ``Content-Length`` or
 chunked transfer encoding), so keep-alive connections carrying several requests are handled, and the
-message that is corrupted is exactly the next qualifying one in the order they reach the proxy. A budget is
-only spent when the fault is really injected. The byte flipped is at ``offset`` in the body: ``None`` for the
+message that is corrupted is exactly the next qualifying one in the order they reach the proxy (with parallel
+uploads that order is the clients'; a test that needs to know which bytes were hit sends one large body).
+Each call sets its budget, replacing what was left of the previous one, and a budget is only spent when the
+fault is really injected. The byte flipped is at ``offset`` in the body: ``None`` for the
 middle, a negative number counts from the end (``-1`` is the last byte), and offsets past the end are
 clamped to the last byte. A chunked body (length unknown up front) always has its byte 1024 flipped.
 Anything the parser does not understand (a protocol upgrade, a response delimited by the end of the

@@ -517,11 +517,5 @@ def test_replication_run_for_an_unregistered_version_fails_and_records_why(local
         assert url in row.message
     assert states["plan"] == "success"
     assert states["copy"] == states["verify"] == "skipped", states  # mapped over nothing
-    if dag_run.state == "success" and states["summary"] == "skipped":
-        pytest.xfail(
-            "bug in dags/model_replication.py: summary's trigger rule ALL_DONE_MIN_ONE_SUCCESS skips it when "
-            "an upstream (the zero-length mapped verify) is skipped, so a run whose every request was rejected "
-            "ends 'success'"
-        )
     assert states["summary"] == "failed", states
     assert dag_run.state == "failed", states
