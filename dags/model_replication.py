@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.task.trigger_rule import TriggerRule
 
 from include.catalogue import load_catalogue
+from include.dag_defaults import START_DATE, default_args
 from include.replication import POOLS
 from include.replication.events import model_events_asset
 from include.replication.manifest import MODEL_NAME, VERSION
@@ -69,18 +69,12 @@ def _run_task(step: str, item: dict | None = None):
 @dag(
     dag_id="model_replication",
     schedule=[MODEL_EVENTS] if MODEL_EVENTS else None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=4,
     tags=["replication", "models"],
     doc_md=__doc__,
-    default_args={
-        "owner": "ml-platform",
-        "retries": 3,
-        "retry_delay": timedelta(seconds=10),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=5),
-    },
+    default_args=default_args(retries=3, retry_delay=timedelta(seconds=10)),
     params={
         "model": Param(
             None,

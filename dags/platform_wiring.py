@@ -9,24 +9,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.task.trigger_rule import TriggerRule
+
+from include.dag_defaults import START_DATE, default_args
 
 
 @dag(
     dag_id="platform_wiring",
     schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     tags=["platform", "wiring"],
     doc_md=__doc__,
-    default_args={
-        "owner": "ml-platform",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=5),
-        "retry_exponential_backoff": 2.0,
-    },
+    default_args=default_args(retries=2, retry_delay=timedelta(seconds=5)),
     params={
         "regions": Param(
             [],

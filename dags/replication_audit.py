@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Param, dag, task
 from airflow.task.trigger_rule import TriggerRule
 
+from include.dag_defaults import START_DATE, default_args
 from include.replication import POOLS
 
 VERSIONS_PER_BATCH = 20  # keeps the map short: 100 batches cover 2,000 model versions
@@ -22,17 +22,12 @@ VERSIONS_PER_BATCH = 20  # keeps the map short: 100 batches cover 2,000 model ve
 @dag(
     dag_id="replication_audit",
     schedule="@hourly",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     tags=["replication", "audit"],
     doc_md=__doc__,
-    default_args={
-        "owner": "ml-platform",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": 2.0,
-    },
+    default_args=default_args(retries=2, retry_delay=timedelta(minutes=1)),
     params={
         "repair": Param(True, type="boolean", title="Repair", description="Repair drifted copies (else only report)."),
     },
