@@ -279,12 +279,22 @@ def print_sizes(targets: int, results: dict[int, dict]) -> None:
 # --- command line -------------------------------------------------------------------------------------
 
 
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, 1 or more")
+    return int(text)
+
+
+def positives(text: str) -> list[int]:
+    return [positive(item) for item in text.split(",")]
+
+
 def parse_args(argv: list[str] | None, defaults: TransferSettings) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-mib", type=int, default=1024, help="model size for the comparison (default 1024)")
-    parser.add_argument("--sizes", help="comma-separated MiB sizes: time ours alone at each (e.g. 64,256,1024)")
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="transfer threads per copy")
-    parser.add_argument("--part-mib", type=int, default=defaults.part_size // 2**20, help="part size in MiB")
+    parser.add_argument("--size-mib", type=positive, default=1024, help="model size for the comparison (default 1024)")
+    parser.add_argument("--sizes", type=positives, help="MiB sizes, such as 64,256,1024: time ours alone at each")
+    parser.add_argument("--workers", type=positive, default=defaults.workers, help="transfer threads per copy")
+    parser.add_argument("--part-mib", type=positive, default=defaults.part_size // 2**20, help="part size in MiB")
     parser.add_argument(
         "--parallel-targets",
         action=argparse.BooleanOptionalAction,
@@ -297,7 +307,7 @@ def parse_args(argv: list[str] | None, defaults: TransferSettings) -> argparse.N
 
 
 def benchmark(args: argparse.Namespace, catalogue: Catalogue, state_dir: Path) -> None:
-    sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else [args.size_mib]
+    sizes = args.sizes or [args.size_mib]
     part_size = args.part_mib * 2**20
     targets = len(targets_of(catalogue))
     with local_clouds(state_dir, catalogue) as ports:

@@ -30,11 +30,13 @@ REGION_NAMES = [region.name for region in CATALOGUE.regions]
 MODEL_EVENTS = model_events_asset(CATALOGUE)
 
 
-def _run_task(step: str, item: dict | None = None):
-    """Run one pipeline step for the current task instance; record failures; make bad input final."""
+def _run_step(step: str, *args, item: dict | None = None):
+    """Run ``include.replication.pipeline.<step>(catalogue, *args, run_id)`` for the current task instance.
+
+    Failures of an item are recorded in the status store; bad input fails at once, without retries.
+    """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.catalogue import load_catalogue
     from include.replication import pipeline
     from include.replication.manifest import InvalidModelVersion
     from include.replication.replicate import SourceMissing
@@ -42,19 +44,10 @@ def _run_task(step: str, item: dict | None = None):
 
     context = get_current_context()
     catalogue = load_catalogue()
-    try:
-        if step == "plan":
-            # The form's fields come validated through params; anything else in the conf (a typo such as
-            # "modle") is passed on so that from_conf can reject it by name.
-            fields = ("model", "version", "source_region", "targets")
-            extra = {k: v for k, v in (context["dag_run"].conf or {}).items() if k not in fields}
-            conf = {name: context["params"].get(name) for name in fields} | extra
-            from include.replication.events import message_bodies
-
-            bodies = message_bodies(context["triggering_asset_events"])
-            return pipeline.plan(catalogue, conf, bodies, context["run_id"])
+    if item is not None:
         context["replica_label"] = pipeline.label(item)
-        return getattr(pipeline, step)(catalogue, item, context["run_id"])
+    try:
+        return getattr(pipeline, step)(catalogue, *args, context["run_id"])
     except (InvalidRequest, InvalidModelVersion, SourceMissing) as exc:
         if item is not None:
             pipeline.record_failure(catalogue, item, context["run_id"], exc, final=True)
@@ -111,7 +104,15 @@ def model_replication():
     @task(multiple_outputs=False, retries=1)
     def plan() -> list[dict]:
         """Read the request (conf or registry events) and list the (version, target) pairs still to do."""
-        return _run_task("plan")
+        from include.replication.events import message_bodies
+
+        context = get_current_context()
+        # The form's fields arrive validated through params; anything else in the conf (a typo such as
+        # "modle") is passed on, so that the request parser refuses it by name.
+        fields = ("model", "version", "source_region", "targets")
+        extra = {k: v for k, v in (context["dag_run"].conf or {}).items() if k not in fields}
+        conf = {name: context["params"].get(name) for name in fields} | extra
+        return _run_step("plan", conf, message_bodies(context["triggering_asset_events"]))
 
     @task(
         multiple_outputs=False,
@@ -121,12 +122,12 @@ def model_replication():
     )
     def copy(item: dict) -> dict:
         """Stream the version's files into the target's staging area, hashing in the same pass."""
-        return _run_task("copy", item)
+        return _run_step("copy", item, item=item)
 
     @task(multiple_outputs=False, map_index_template="{{ replica_label }}", execution_timeout=timedelta(hours=2))
     def verify(item: dict) -> dict:
         """Read back every staged file, compare with the manifest, then publish it and the manifest."""
-        return _run_task("verify", item)
+        return _run_step("verify", item, item=item)
 
     @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0)
     def summary(verified: list[dict]) -> dict:
