@@ -7,7 +7,7 @@ UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
 RUN := PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: demo up down status replication-status install lint test test-fast lock clean
+.PHONY: demo up down status replication-status install lint test test-fast bench lock clean
 
 demo up: install
 	@$(RUN) -m localdev up
@@ -39,8 +39,8 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check dags plugins include localdev tests
-	$(VENV)/bin/ruff format --check dags plugins include localdev tests
+	$(VENV)/bin/ruff check dags plugins include localdev tests benchmarks
+	$(VENV)/bin/ruff format --check dags plugins include localdev tests benchmarks
 
 test: install lint
 	$(RUN) -m pytest $(PYTEST_ARGS)
@@ -48,6 +48,11 @@ test: install lint
 # Unit tests and DAG integrity only (no emulators, no Airflow servers).
 test-fast: install lint
 	$(RUN) -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+# Replication against rclone on the local clouds (needs rclone: apt-get install rclone).
+# BENCH_ARGS="--size-mib 256" or "--sizes 64,256,1024" (ours alone, peak RSS per size).
+bench: install
+	$(RUN) benchmarks/replication.py $(BENCH_ARGS)
 
 # Re-resolve the pins after changing requirements*.txt (about a minute with uv). The known-good freeze
 # constrains everything except boto3/botocore/s3transfer: aiobotocore (the async SQS watcher) pins an

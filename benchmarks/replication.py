@@ -200,11 +200,11 @@ def run_rclone(catalogue: Catalogue, ports: EmulatorPorts, manifest: Manifest) -
     env = rclone_env(catalogue, ports)
     source = remote(catalogue.primary, manifest.key(FILE_NAME))
     expected = manifest.files[0].sha256
-    steps, peak_rss_kib = {}, 0
+    steps, peak = {}, 0
     for region in targets_of(catalogue):
         measured = run_measured(["rclone", "copy", "--checksum", source, remote(region, "rclone/")], env)
         steps[f"copy to {region.name}"] = measured.seconds
-        peak_rss_kib = max(peak_rss_kib, measured.peak_rss_kib)
+        peak = max(peak, measured.peak_rss_kib)
     for region in targets_of(catalogue):
         copy = remote(region, f"rclone/{FILE_NAME}")
         measured = run_measured(["rclone", "hashsum", "sha256", "--download", copy], env)
@@ -212,8 +212,8 @@ def run_rclone(catalogue: Catalogue, ports: EmulatorPorts, manifest: Manifest) -
         if landed != expected:
             raise BenchmarkError(f"rclone hashsum of {copy} gave {landed}; the manifest says {expected}")
         steps[f"hashsum {region.name}"] = measured.seconds
-        peak_rss_kib = max(peak_rss_kib, measured.peak_rss_kib)
-    return {"seconds": sum(steps.values()), "steps": steps, "peak_rss_kib": peak_rss_kib}
+        peak = max(peak, measured.peak_rss_kib)
+    return {"seconds": sum(steps.values()), "steps": steps, "peak_rss_kib": peak}
 
 
 # --- set-up -------------------------------------------------------------------------------------------
@@ -293,8 +293,12 @@ def parse_args(argv: list[str] | None, defaults: TransferSettings) -> argparse.N
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=positive, default=1024, help="model size for the comparison (default 1024)")
     parser.add_argument("--sizes", type=positives, help="MiB sizes, such as 64,256,1024: time ours alone at each")
-    parser.add_argument("--workers", type=positive, default=defaults.workers, help="transfer threads per copy")
-    parser.add_argument("--part-mib", type=positive, default=defaults.part_size // 2**20, help="part size in MiB")
+    parser.add_argument(
+        "--workers", type=positive, default=defaults.workers, help="threads per copy (default: the catalogue's)"
+    )
+    parser.add_argument(
+        "--part-mib", type=positive, default=defaults.part_size // 2**20, help="part size (default: the catalogue's)"
+    )
     parser.add_argument(
         "--parallel-targets",
         action=argparse.BooleanOptionalAction,
@@ -329,18 +333,21 @@ def benchmark(args: argparse.Namespace, catalogue: Catalogue, state_dir: Path) -
 def main(argv: list[str] | None = None) -> int:
     catalogue = load_catalogue()
     args = parse_args(argv, settings_of(catalogue))
-    settings = replace(settings_of(catalogue), part_size=args.part_mib * 2**20, workers=args.workers)
     if args.replicate_version:
+        settings = replace(settings_of(catalogue), part_size=args.part_mib * 2**20, workers=args.workers)
         print(json.dumps(replicate_version(catalogue, args.replicate_version, settings, args.parallel_targets)))
         return 0
     if not args.sizes and shutil.which("rclone") is None:
         print("rclone is not on PATH: install it (Debian: apt-get install rclone) or use --sizes.", file=sys.stderr)
         return 1
     targets = "at once" if args.parallel_targets else "one by one"
-    print(f"workers {settings.workers}, parts of {args.part_mib} MiB, target regions {targets}", flush=True)
+    print(f"workers {args.workers}, parts of {args.part_mib} MiB, target regions {targets}", flush=True)
     state_dir = Path(tempfile.mkdtemp(prefix="mlp-bench-"))
     try:
         benchmark(args, catalogue, state_dir)
+    except BenchmarkError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
     finally:
         if args.keep_state:
             print(f"state kept in {state_dir}")

@@ -112,6 +112,7 @@ class ReplicationConfig(_Strict):
     rpo_minutes: int = Field(default=15, ge=1)
     part_size_mib: int = Field(default=8, ge=5, le=512)  # S3 parts are at least 5 MiB
     workers: int = Field(default=4, ge=1, le=32)
+    stream_source: bool = False  # one GET per source file instead of parallel ranged GETs
 
 
 class Catalogue(_Strict):

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from include.catalogue import Region
 
 CLIENT_RETRY_SECONDS = 20
+COPY_TIMEOUT_SECONDS = 3600
 SHA256_METADATA = "sha256"
 
 
@@ -58,6 +61,8 @@ class ObjectStore(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
 
     def read_range(self, key: str, start: int, length: int) -> bytes: ...
+
+    def read_stream(self, key: str, chunk_size: int) -> Iterator[bytes]: ...
 
     def head(self, key: str) -> ObjectInfo | None: ...
 
@@ -103,6 +108,17 @@ class S3Store:
         except self.client.exceptions.NoSuchKey:
             raise ObjectNotFound(self.url(key)) from None
         return response["Body"].read()
+
+    def read_stream(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        """The object's bytes from one GET, in pieces of at most ``chunk_size``."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except self.client.exceptions.NoSuchKey:
+            raise ObjectNotFound(self.url(key)) from None
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
 
     def head(self, key: str) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
@@ -192,6 +208,17 @@ class GCSStore:
             return self.bucket.blob(key).download_as_bytes(
                 start=start, end=start + length - 1, retry=self.retry, timeout=CLIENT_RETRY_SECONDS, checksum=None
             )
+        except NotFound:
+            raise ObjectNotFound(self.url(key)) from None
+
+    def read_stream(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        """The object's bytes read in order, ``chunk_size`` at a time."""
+        from google.api_core.exceptions import NotFound
+
+        try:
+            with self.bucket.blob(key).open("rb", chunk_size=chunk_size, retry=self.retry) as reader:
+                while chunk := reader.read(chunk_size):
+                    yield chunk
         except NotFound:
             raise ObjectNotFound(self.url(key)) from None
 
@@ -306,6 +333,15 @@ class AzureBlobStore:
         except ResourceNotFoundError:
             raise ObjectNotFound(self.url(key)) from None
 
+    def read_stream(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        """The object's bytes read in order, in the client's download chunks."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            yield from self.container.download_blob(key).chunks()
+        except ResourceNotFoundError:
+            raise ObjectNotFound(self.url(key)) from None
+
     def head(self, key: str) -> ObjectInfo | None:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -322,10 +358,20 @@ class AzureBlobStore:
         return _AzurePartUpload(self.container.get_blob_client(key), metadata)
 
     def copy(self, source_key: str, target_key: str, metadata: dict[str, str]) -> None:
-        # A copy inside one storage account is authorised by the account's own credential.
+        # A copy inside one storage account is authorised by the account's own credential. It is started
+        # asynchronously (the synchronous Copy Blob From URL takes sources up to 256 MiB only) and polled.
         source = self.container.get_blob_client(source_key)
         target = self.container.get_blob_client(target_key)
-        target.start_copy_from_url(source.url, metadata=metadata, requires_sync=True)
+        copy = target.start_copy_from_url(source.url, metadata=metadata)
+        deadline = time.monotonic() + COPY_TIMEOUT_SECONDS
+        while copy["copy_status"] == "pending":
+            if time.monotonic() > deadline:
+                target.abort_copy(copy["copy_id"])
+                raise TimeoutError(f"copying {self.url(source_key)} did not finish in {COPY_TIMEOUT_SECONDS} s")
+            time.sleep(0.5)
+            copy = {"copy_status": target.get_blob_properties().copy.status, "copy_id": copy["copy_id"]}
+        if copy["copy_status"] != "success":
+            raise RuntimeError(f"copying {self.url(source_key)} to {self.url(target_key)}: {copy['copy_status']}")
 
     def delete(self, key: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError

@@ -43,7 +43,9 @@ class Replica:
 
 def settings_of(catalogue: Catalogue) -> TransferSettings:
     return TransferSettings(
-        part_size=catalogue.replication.part_size_mib * 2**20, workers=catalogue.replication.workers
+        part_size=catalogue.replication.part_size_mib * 2**20,
+        workers=catalogue.replication.workers,
+        stream_source=catalogue.replication.stream_source,
     )
 
 

@@ -1,8 +1,9 @@
 """Streaming copies between object stores, with SHA-256 computed in the same pass.
 
-The source is read in parallel ranged parts through a sliding window and hashed in order, while the
-target receives the same parts in parallel as an upload that stays invisible until completed. Memory is
-bounded by the parts in flight (about ``3 x workers x part_size``), whatever the object's size.
+The source is read in parallel ranged parts through a sliding window (or, with ``stream_source``, as one
+streaming read cut into parts) and hashed in order, while the target receives the same parts in parallel as
+an upload that stays invisible until completed. Memory is bounded by the parts in flight (about
+``3 x workers x part_size``), whatever the object's size.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class ChecksumMismatch(RuntimeError):
 class TransferSettings:
     part_size: int = PART_SIZE
     workers: int = WORKERS
+    # One GET per source object instead of parallel ranged GETs: for stores that serve a range in time
+    # proportional to the whole object (moto reads the full object for every ranged GET).
+    stream_source: bool = False
 
 
 class Progress:
@@ -74,6 +78,18 @@ def iter_parts(store: ObjectStore, key: str, size: int, settings: TransferSettin
             yield window.popleft().result()
 
 
+def iter_stream(store: ObjectStore, key: str, settings: TransferSettings) -> Iterator[bytes]:
+    """The object's bytes in order, as ``part_size`` pieces (the last one shorter) cut from one streaming read."""
+    pending = bytearray()
+    for chunk in store.read_stream(key, settings.part_size):
+        pending += chunk
+        while len(pending) >= settings.part_size:
+            yield bytes(pending[: settings.part_size])
+            del pending[: settings.part_size]
+    if pending:
+        yield bytes(pending)
+
+
 def sha256_of(store: ObjectStore, key: str, size: int, settings: TransferSettings = TransferSettings()) -> str:
     """SHA-256 of what is stored at ``key`` (read back in full), logging progress."""
     digest = hashlib.sha256()
@@ -108,9 +124,13 @@ def copy_object(
     digest = hashlib.sha256()
     upload = target.begin_upload(target_key, metadata)
     in_flight: deque[Future[None]] = deque()
+    if settings.stream_source:
+        parts = iter_stream(source, source_key, settings)
+    else:
+        parts = iter_parts(source, source_key, size, settings)
     try:
         with ThreadPoolExecutor(settings.workers, thread_name_prefix="write") as pool:
-            for number, part in enumerate(iter_parts(source, source_key, size, settings)):
+            for number, part in enumerate(parts):
                 digest.update(part)
                 in_flight.append(pool.submit(upload.upload_part, number, part))
                 progress.add(len(part))

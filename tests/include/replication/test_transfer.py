@@ -77,6 +77,14 @@ class MemoryStore:
             self.reads.append((start, length))
         return self.objects[key][start : start + length]
 
+    def read_stream(self, key: str, chunk_size: int):
+        """Uneven chunks (as a network stream delivers them), to exercise the re-cutting into parts."""
+        data, offset, sizes = self.objects[key], 0, [chunk_size // 3 + 1, chunk_size * 2, 7]
+        while offset < len(data):
+            size = sizes[offset % len(sizes)]
+            yield data[offset : offset + size]
+            offset += size
+
     def begin_upload(self, key: str, metadata: dict[str, str]) -> MemoryUpload:
         upload = MemoryUpload(self, key, metadata)
         self.uploads.append(upload)
@@ -111,6 +119,16 @@ def test_each_part_read_and_uploaded_once(size):
     assert upload.part_calls == Counter(range(parts))
     assert sorted(source.reads) == [(n * KIB, min(KIB, size - n * KIB)) for n in range(parts)]
     assert (upload.completed, upload.aborted) == (1, 0)
+
+
+@pytest.mark.parametrize("size", [1, KIB, KIB + 1, 10 * KIB + 7])
+def test_streamed_source_is_cut_into_exact_parts(size):
+    """With ``stream_source`` one streaming read replaces the ranged reads; parts are still exact."""
+    data, source, target, _ = copy(size, TransferSettings(part_size=KIB, workers=3, stream_source=True))
+    assert target.objects["dst"] == data and source.reads == []
+    (upload,) = target.uploads
+    sizes = [len(upload.parts[n]) for n in sorted(upload.parts)]
+    assert sizes[:-1] == [KIB] * (len(sizes) - 1) and 0 < sizes[-1] <= KIB
 
 
 def test_checksum_mismatch_aborts_and_names_both_checksums():
