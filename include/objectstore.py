@@ -32,6 +32,10 @@ class ObjectNotFound(LookupError):
     """The object does not exist in the store."""
 
 
+class ChecksumMismatch(RuntimeError):
+    """Bytes read or written differ from what was expected (a manifest, or what was written)."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str

@@ -12,14 +12,10 @@ import time
 from dataclasses import asdict, dataclass
 
 from include.catalogue import Region
-from include.objectstore import ObjectStore, store_for
+from include.objectstore import ChecksumMismatch, ObjectStore, store_for
 
 PROBE_PREFIX = "_platform/wiring"
 PROBE_SIZE = 64 * 1024
-
-
-class ChecksumMismatch(RuntimeError):
-    """What was read back differs from what was written."""
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,12 @@ def _state_dir() -> Path:
     return Path(os.environ.get("MLP_STATE_DIR") or REPO_ROOT / ".local").resolve()
 
 
+def _running_topology(state_dir: Path) -> str:
+    """The topology ``up`` last started (``unknown`` if it never ran here)."""
+    topology_file = state_dir / "topology"
+    return topology_file.read_text().strip() if topology_file.exists() else "unknown"
+
+
 def _table(state_dir: Path) -> ProcessTable:
     return ProcessTable(state_dir / "run", state_dir / "logs")
 
@@ -78,7 +84,6 @@ def _summary(settings: AirflowSettings, ports: EmulatorPorts, state_dir: Path, h
 def cmd_up(args: argparse.Namespace) -> int:
     state_dir = _state_dir()
     table = _table(state_dir)
-    topology_file = state_dir / "topology"
     settings = AirflowSettings.from_env(state_dir, args.topology)
     ports = EmulatorPorts.from_env()
     catalogue = load_catalogue()
@@ -86,7 +91,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     expected = EMULATORS + settings.components
     running = [name for name in table.names() if table.pid(name)]
     if running:
-        previous = topology_file.read_text().strip() if topology_file.exists() else "unknown"
+        previous = _running_topology(state_dir)
         if previous != settings.topology:
             raise StartupError(f"the platform is already running in the {previous} topology; run `make down` first.")
         if set(expected) <= set(running):
@@ -98,7 +103,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     ensure_ports_free({"the Airflow API server": settings.api_port}, hint="choose another port with MLP_AIRFLOW_PORT")
     connections = connection_env(catalogue, ports) | state_connection_env(catalogue, settings)
     env = airflow_env(settings, connections, catalogue_path().resolve())
-    topology_file.write_text(settings.topology)
+    (state_dir / "topology").write_text(settings.topology)
     try:
         print("Starting the local cloud regions (moto, Azurite, fake-gcs-server) ...", flush=True)
         start_emulators(table, ports, state_dir / "data")
@@ -159,7 +164,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     from localdev.api import AirflowClient
 
     state_dir = _state_dir()
-    settings = AirflowSettings.from_env(state_dir, "embedded")
+    settings = AirflowSettings.from_env(state_dir, topology=_running_topology(state_dir))
     client = AirflowClient(settings.api_url, ADMIN_USER, local_secrets(state_dir)["admin_password"])
     client.wait_for_dag(args.dag_id)
     run_id = client.trigger(args.dag_id, json.loads(args.conf))

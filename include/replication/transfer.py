@@ -16,17 +16,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from include.objectstore import ObjectStore
+from include.objectstore import ChecksumMismatch, ObjectStore
 
 log = logging.getLogger(__name__)
 
 PART_SIZE = 8 * 1024 * 1024
 WORKERS = 4
 PROGRESS_EVERY_SECONDS = 5.0
-
-
-class ChecksumMismatch(RuntimeError):
-    """Bytes read or written differ from what the manifest says."""
 
 
 @dataclass(frozen=True)
