@@ -1,0 +1,1 @@
+"""Regional model serving: a small HTTP service that serves a verified model version."""
