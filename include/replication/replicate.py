@@ -20,7 +20,7 @@ from pathlib import Path
 from include.catalogue import Catalogue, Region
 from include.objectstore import SHA256_METADATA, ObjectNotFound, ObjectStore, store_for
 from include.replication.manifest import STAGING_PREFIX, Manifest, ModelFile, manifest_key
-from include.replication.transfer import ChecksumMismatch, TransferSettings, copy_object, sha256_of
+from include.replication.transfer import ChecksumMismatch, Progress, TransferSettings, copy_object, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,20 @@ def is_published(store: ObjectStore, manifest: Manifest, model_file: ModelFile) 
     return info is not None and info.size == model_file.size and info.metadata.get(SHA256_METADATA) == model_file.sha256
 
 
+def stage_file(replica: Replica, model_file: ModelFile, settings: TransferSettings) -> Progress:
+    """Stream one file from the source into the target's staging area, hashing it on the way."""
+    return copy_object(
+        replica.source,
+        replica.manifest.key(model_file.path),
+        replica.target,
+        replica.staging_key(model_file.path),
+        model_file.size,
+        model_file.sha256,
+        {SHA256_METADATA: model_file.sha256},
+        settings,
+    )
+
+
 def copy_to_staging(replica: Replica, settings: TransferSettings) -> dict:
     """Stream every file not yet published into staging; return what was staged and skipped."""
     staged, skipped, copied_bytes, seconds = [], [], 0, 0.0
@@ -93,16 +107,7 @@ def copy_to_staging(replica: Replica, settings: TransferSettings) -> dict:
                 log.info("%s already published with SHA-256 %s: skipped", model_file.path, model_file.sha256)
                 skipped.append(model_file.path)
                 continue
-            progress = copy_object(
-                replica.source,
-                replica.manifest.key(model_file.path),
-                replica.target,
-                replica.staging_key(model_file.path),
-                model_file.size,
-                model_file.sha256,
-                {SHA256_METADATA: model_file.sha256},
-                settings,
-            )
+            progress = stage_file(replica, model_file, settings)
             staged.append(model_file.path)
             copied_bytes += progress.done
             seconds += progress.elapsed
@@ -126,16 +131,7 @@ def verify_and_publish(replica: Replica, staged: list[str], settings: TransferSe
         key = replica.staging_key(path)
         if replica.target.head(key) is None:
             log.warning("%s is gone (discarded by a failed verification): copying it again", replica.target.url(key))
-            copy_object(
-                replica.source,
-                replica.manifest.key(path),
-                replica.target,
-                key,
-                model_file.size,
-                model_file.sha256,
-                {SHA256_METADATA: model_file.sha256},
-                settings,
-            )
+            stage_file(replica, model_file, settings)
         landed = sha256_of(replica.target, key, model_file.size, settings)
         if landed != model_file.sha256:
             replica.target.delete(key)
