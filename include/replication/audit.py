@@ -91,11 +91,10 @@ def audit_version(catalogue: Catalogue, version: dict, repair: bool = True) -> l
     """Check (and repair) every region's copy of one model version."""
     settings = settings_of(catalogue)
     source_region = catalogue.region(version["source_region"])
-    source_store = store_for(source_region)
-    manifest = read_manifest(source_store, version["model"], version["version"])
+    stores = {region.name: store_for(region) for region in catalogue.regions}
+    manifest = read_manifest(stores[source_region.name], version["model"], version["version"])
     if manifest is None:
         return [Finding(version["model"], version["version"], source_region.name, "missing", "source manifest gone")]
-    stores = {region.name: store_for(region) for region in catalogue.regions}
     checks = {name: check_copy(store, manifest, settings) for name, store in stores.items()}
     healthy = [name for name, (state, _, _) in checks.items() if state == "ok"]
     donor = source_region.name if source_region.name in healthy else (healthy[0] if healthy else None)
