@@ -40,6 +40,8 @@ HOSTNAME = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
 Hostname = Annotated[str, StringConstraints(pattern=HOSTNAME)]
+Strategy = Literal["automatic", "graceful", "immediate"]
+Percent = Annotated[int, Field(ge=0, le=100)]
 
 
 class CatalogueError(ValueError):
@@ -66,8 +68,17 @@ class Region(_Strict):
     primary: bool = False
     bucket: str = Field(description="model bucket (S3, GCS) or blob container (Azure)")
     serving_endpoint: str
-    dns_record: Hostname
+    dns_record: Hostname = Field(description="the region's own name; the traffic records are CNAMEs to it")
+    latency_region: str | None = Field(
+        default=None, description="AWS region whose Route 53 latency record stands for this region (aws: its own)"
+    )
+    failover_strategy: Strategy | None = Field(default=None, description="overrides failover.strategy")
     connections: RegionConnections
+
+    @property
+    def route53_latency_region(self) -> str:
+        """The AWS region named in this region's Route 53 latency record."""
+        return self.latency_region or self.cloud_region
 
     @model_validator(mode="after")
     def _check_provider_specific_names(self) -> Region:
@@ -79,22 +90,39 @@ class Region(_Strict):
         url = urlsplit(self.serving_endpoint)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"serving_endpoint {self.serving_endpoint!r} is not an http(s) URL")
+        if self.provider != "aws" and self.latency_region is None:
+            raise ValueError("latency_region (the AWS region for its Route 53 latency record) is required off AWS")
+        if self.latency_region is not None and not re.match(CLOUD_REGION_PATTERNS["aws"], self.latency_region):
+            raise ValueError(f"latency_region {self.latency_region!r} is not an AWS region name")
         return self
 
 
 class DnsConfig(_Strict):
-    """The hosted zone and the record that failover steers."""
+    """The hosted zone and the three traffic records failover steers (each a CNAME set to region names).
+
+    ``record`` is weighted (one record per region; the strategies move its weights), ``latency_record`` has
+    one latency record per serving region, and ``failover_record`` a PRIMARY (the primary region) and a
+    SECONDARY (the first other region in catalogue order) record. Every record carries its region's health check.
+    """
 
     provider: Literal["route53"] = "route53"
     zone: Hostname
-    record: Hostname
+    record: Hostname = Field(description="weighted records: the name clients resolve")
+    latency_record: Hostname
+    failover_record: Hostname
     ttl: int = Field(default=60, ge=1, le=86400)
+    health_check_interval: Literal[10, 30] = 10  # seconds; Route 53 allows only these two
+    health_check_failure_threshold: int = Field(default=3, ge=1, le=10)
     connection: ConnId
 
     @model_validator(mode="after")
-    def _check_record_in_zone(self) -> DnsConfig:
-        if not self.record.endswith("." + self.zone):
-            raise ValueError(f"record {self.record!r} is not inside zone {self.zone!r}")
+    def _check_records_in_zone(self) -> DnsConfig:
+        names = {"record": self.record, "latency_record": self.latency_record, "failover_record": self.failover_record}
+        for field_name, record in names.items():
+            if not record.endswith("." + self.zone):
+                raise ValueError(f"{field_name} {record!r} is not inside zone {self.zone!r}")
+        if len(set(names.values())) != len(names):
+            raise ValueError("record, latency_record and failover_record must be three different names")
         return self
 
 
@@ -115,6 +143,68 @@ class ReplicationConfig(_Strict):
     stream_source: bool = False  # one GET per source file instead of parallel ranged GETs
 
 
+class VantagePoint(_Strict):
+    """A place health probes run from. ``endpoints`` overrides a region's serving endpoint as seen from here
+    (a regional egress or probe proxy); regions not listed are probed at their ``serving_endpoint``."""
+
+    name: Name
+    endpoints: dict[str, str] = {}
+
+
+class HealthConfig(_Strict):
+    """How regions are probed and when the state machine moves (thresholds and hysteresis)."""
+
+    probe_interval_seconds: float = Field(default=5, gt=0, le=300)
+    timeout_seconds: float = Field(default=2, gt=0, le=60)
+    slow_ms: int = Field(default=500, ge=1, description="a /ready answer slower than this is degraded")
+    max_utilisation: float = Field(default=0.85, gt=0, le=1, description="in-flight / capacity from /metrics")
+    vantage_points: list[VantagePoint] = Field(
+        default=[VantagePoint(name="probe-a"), VantagePoint(name="probe-b"), VantagePoint(name="probe-c")],
+        min_length=1,
+    )
+    quorum: int | None = Field(default=None, ge=1, description="vantage points that must agree; default majority")
+    unhealthy_after_failures: int = Field(default=3, ge=1, description="failed rounds in a row before UNHEALTHY")
+    unhealthy_after_seconds: float = Field(default=10, ge=0, description="...and failing at least this long")
+    healthy_after_successes: int = Field(default=3, ge=1, description="good rounds in a row to leave DEGRADED")
+    watch_seconds: int = Field(default=300, ge=10, description="how long one health-DAG run watches")
+
+    @property
+    def required_quorum(self) -> int:
+        return self.quorum or len(self.vantage_points) // 2 + 1
+
+    @model_validator(mode="after")
+    def _check_quorum(self) -> HealthConfig:
+        names = [v.name for v in self.vantage_points]
+        if len(set(names)) != len(names):
+            raise ValueError(f"vantage point names must be unique: {names}")
+        if self.required_quorum > len(self.vantage_points):
+            raise ValueError(f"quorum {self.quorum} is more than the {len(self.vantage_points)} vantage points")
+        return self
+
+
+class FailoverConfig(_Strict):
+    """How traffic moves away from a failed region and back, and the circuit breaker that limits it."""
+
+    strategy: Strategy = "automatic"
+    max_failovers_per_hour: int = Field(default=3, ge=1)
+    stable_seconds: float = Field(default=300, ge=0, description="healthy this long before failback starts")
+    drain_steps: list[Percent] = Field(default=[75, 50, 25, 0], min_length=1)
+    failback_steps: list[Percent] = Field(default=[25, 50, 75, 100], min_length=1)
+    step_pause_seconds: float = Field(default=30, ge=0)
+    warmup_replicas: int = Field(default=3, ge=1, description="serving replicas a receiving region scales to")
+    kubernetes_namespace: str = "mlp-serving"
+    serving_deployment: str = "model-serving"
+    notify_connection: ConnId | None = Field(default=None, description="an http connection to a webhook")
+
+    @model_validator(mode="after")
+    def _check_steps(self) -> FailoverConfig:
+        if self.drain_steps != sorted(self.drain_steps, reverse=True) or self.drain_steps[-1] != 0:
+            raise ValueError(f"drain_steps must go down and end at 0, got {self.drain_steps}")
+        if self.failback_steps != sorted(self.failback_steps) or self.failback_steps[-1] != 100:
+            raise ValueError(f"failback_steps must go up and end at 100, got {self.failback_steps}")
+        return self
+
+
 class Catalogue(_Strict):
     """All regions plus the DNS they are served under, the event queue and replication settings."""
 
@@ -122,6 +212,8 @@ class Catalogue(_Strict):
     regions: list[Region] = Field(min_length=1)
     events: EventsConfig | None = None
     replication: ReplicationConfig = ReplicationConfig()
+    health: HealthConfig = HealthConfig()
+    failover: FailoverConfig = FailoverConfig()
 
     @model_validator(mode="after")
     def _check_regions_together(self) -> Catalogue:
@@ -148,6 +240,10 @@ class Catalogue(_Strict):
                 raise ValueError(
                     f"region {region.name!r}: dns_record {region.dns_record!r} is not inside zone {self.dns.zone!r}"
                 )
+        for point in self.health.vantage_points:
+            unknown = sorted(set(point.endpoints) - set(names))
+            if unknown:
+                raise ValueError(f"vantage point {point.name!r} names unknown regions: {', '.join(unknown)}")
         return self
 
     @cached_property
@@ -164,6 +260,15 @@ class Catalogue(_Strict):
     @property
     def primary(self) -> Region:
         return next(r for r in self.regions if r.primary)
+
+    @property
+    def secondary(self) -> Region | None:
+        """The failover record's SECONDARY: the first region after the primary in catalogue order."""
+        return next((r for r in self.regions if not r.primary), None)
+
+    def strategy_of(self, region: Region) -> str:
+        """The failover strategy for ``region``: its own, or the catalogue's default."""
+        return region.failover_strategy or self.failover.strategy
 
     def region_of_bucket(self, provider: str, bucket: str) -> Region | None:
         """The region whose model bucket (or container) is ``bucket`` on ``provider``."""
