@@ -1,0 +1,1 @@
+"""Failover: the region state machine, its persisted state, traffic plans and Route 53."""

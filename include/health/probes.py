@@ -1,0 +1,194 @@
+"""Health probes of every region from every vantage point, and the quorum verdict per region.
+
+One probe is three concurrent HTTP GETs against a region's serving endpoint as a vantage point sees it:
+``/health`` (liveness), ``/ready`` (a verified model is loaded; its latency is the one judged) and
+``/metrics`` (utilisation = in-flight requests / capacity). A probe is
+
+- ``failed``: no answer within ``health.timeout_seconds``, or ``/health`` or ``/ready`` not 200;
+- ``slow``: answered, but ``/ready`` took more than ``health.slow_ms`` or utilisation is above
+  ``health.max_utilisation``;
+- ``ok`` otherwise.
+
+A region's verdict for one round needs a quorum (``health.quorum`` vantage points, a majority by default):
+``failed`` when a quorum of probes failed, ``degraded`` when a quorum failed or was slow, or when its
+Kubernetes cluster reports a problem, ``ok`` otherwise. One vantage point's bad network therefore never fails
+a region on its own; it is kept in the evidence as outvoted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import httpx
+
+from include.catalogue import Catalogue, Region
+
+ProbeOutcome = Literal["ok", "slow", "failed"]
+Verdict = Literal["ok", "degraded", "failed"]
+_METRIC = re.compile(r"^(mlp_serving_inflight_requests|mlp_serving_capacity)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$", re.M)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One vantage point's view of one region in one round."""
+
+    vantage: str
+    region: str
+    outcome: ProbeOutcome
+    detail: str
+    ready_ms: float | None = None
+    utilisation: float | None = None
+
+
+@dataclass(frozen=True)
+class RegionVerdict:
+    """The quorum verdict on one region for one round, with the probes behind it."""
+
+    region: str
+    verdict: Verdict
+    reasons: list[str]
+    probes: list[ProbeResult]
+    cluster: dict | None = None
+    at: float = field(default_factory=time.time)
+
+    def evidence(self) -> dict:
+        """JSON-ready evidence: the verdict, reasons and every probe."""
+        return {
+            "verdict": self.verdict,
+            "reasons": self.reasons,
+            "probes": [asdict(p) for p in self.probes],
+            "cluster": self.cluster,
+        }
+
+
+def endpoint_from(catalogue: Catalogue, vantage: str, region: Region) -> str:
+    """The serving endpoint of ``region`` as the vantage point ``vantage`` reaches it."""
+    point = next(v for v in catalogue.health.vantage_points if v.name == vantage)
+    return point.endpoints.get(region.name, region.serving_endpoint).rstrip("/")
+
+
+def utilisation_from_metrics(text: str) -> float | None:
+    """In-flight requests / capacity from the serving service's Prometheus text, or None if absent."""
+    values = dict(_METRIC.findall(text))
+    try:
+        inflight, capacity = float(values["mlp_serving_inflight_requests"]), float(values["mlp_serving_capacity"])
+    except (KeyError, ValueError):
+        return None
+    return inflight / capacity if capacity > 0 else None
+
+
+async def probe_endpoint(client: httpx.AsyncClient, catalogue: Catalogue, vantage: str, region: Region) -> ProbeResult:
+    """Probe one region from one vantage point: /health, /ready and /metrics at once."""
+    settings = catalogue.health
+    base = endpoint_from(catalogue, vantage, region)
+
+    async def timed_get(path: str) -> tuple[httpx.Response, float]:
+        started = time.perf_counter()
+        response = await client.get(base + path, timeout=settings.timeout_seconds)
+        return response, (time.perf_counter() - started) * 1000
+
+    try:
+        (health, _), (ready, ready_ms), (metrics, _) = await asyncio.wait_for(
+            asyncio.gather(timed_get("/health"), timed_get("/ready"), timed_get("/metrics")),
+            timeout=settings.timeout_seconds,
+        )
+    except (httpx.HTTPError, TimeoutError, OSError) as exc:
+        reason = type(exc).__name__ if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+        return ProbeResult(vantage, region.name, "failed", f"no answer within {settings.timeout_seconds}s ({reason})")
+    if health.status_code != 200:
+        return ProbeResult(vantage, region.name, "failed", f"/health answered {health.status_code}", ready_ms)
+    if ready.status_code != 200:
+        reason = _reason_of(ready)
+        return ProbeResult(vantage, region.name, "failed", f"/ready answered {ready.status_code}: {reason}", ready_ms)
+    utilisation = utilisation_from_metrics(metrics.text) if metrics.status_code == 200 else None
+    if ready_ms > settings.slow_ms:
+        detail = f"/ready took {ready_ms:.0f} ms (slow above {settings.slow_ms} ms)"
+        return ProbeResult(vantage, region.name, "slow", detail, ready_ms, utilisation)
+    if utilisation is not None and utilisation > settings.max_utilisation:
+        detail = f"utilisation {utilisation:.0%} above {settings.max_utilisation:.0%}"
+        return ProbeResult(vantage, region.name, "slow", detail, ready_ms, utilisation)
+    return ProbeResult(vantage, region.name, "ok", f"ready in {ready_ms:.0f} ms", ready_ms, utilisation)
+
+
+def _reason_of(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("reason", response.text))[:300]
+    except ValueError:
+        return response.text[:300]
+
+
+def decide(region: str, probes: list[ProbeResult], quorum: int, cluster: dict | None = None) -> RegionVerdict:
+    """The quorum verdict on ``region`` from its probes (and its cluster's health, if probed)."""
+    failed = [p for p in probes if p.outcome == "failed"]
+    slow = [p for p in probes if p.outcome == "slow"]
+    cluster_problems = list(cluster.get("problems", [])) if cluster else []
+    if len(failed) >= quorum:
+        verdict: Verdict = "failed"
+        reasons = [f"{len(failed)} of {len(probes)} vantage points failed (quorum {quorum})"]
+        reasons += [f"{p.vantage}: {p.detail}" for p in failed]
+    elif len(failed) + len(slow) >= quorum or cluster_problems:
+        verdict = "degraded"
+        reasons = [f"{p.vantage}: {p.detail}" for p in failed + slow] + [f"cluster: {c}" for c in cluster_problems]
+    else:
+        verdict = "ok"
+        reasons = [f"{p.vantage}: {p.detail} (outvoted: below quorum {quorum})" for p in failed + slow]
+    return RegionVerdict(region, verdict, reasons, probes, cluster)
+
+
+async def probe_round(
+    catalogue: Catalogue, client: httpx.AsyncClient, only: set[str] | None = None
+) -> dict[str, RegionVerdict]:
+    """Probe every region (or those in ``only``) from every vantage point, and their clusters, concurrently;
+    a verdict per region."""
+    from include.health.kubernetes import probe_cluster
+
+    settings = catalogue.health
+    regions = [r for r in catalogue.regions if only is None or r.name in only]
+    probes = [
+        probe_endpoint(client, catalogue, point.name, region) for region in regions for point in settings.vantage_points
+    ]
+    clustered = [r for r in regions if r.connections.kubernetes]
+    clusters = [
+        probe_cluster(
+            r.connections.kubernetes,
+            catalogue.failover.kubernetes_namespace,
+            catalogue.failover.serving_deployment,
+            settings.timeout_seconds,
+        )
+        for r in clustered
+    ]
+    results = await asyncio.gather(*probes, *clusters)
+    probe_results: list[ProbeResult] = list(results[: len(probes)])
+    cluster_by_region = {
+        region.name: {**health.as_dict(), "problems": _cluster_problems(health)}
+        for region, health in zip(clustered, results[len(probes) :], strict=True)
+    }
+    return {
+        region.name: decide(
+            region.name,
+            [p for p in probe_results if p.region == region.name],
+            settings.required_quorum,
+            cluster_by_region.get(region.name),
+        )
+        for region in regions
+    }
+
+
+def probe_now(catalogue: Catalogue, only: set[str] | None = None) -> dict[str, RegionVerdict]:
+    """One probe round from synchronous code (a task checking regions between traffic steps)."""
+
+    async def run() -> dict[str, RegionVerdict]:
+        async with httpx.AsyncClient() as client:
+            return await probe_round(catalogue, client, only)
+
+    return asyncio.run(run())
+
+
+def _cluster_problems(health) -> list[str]:
+    if health.error:
+        return [f"API unreachable: {health.error}"]
+    return health.degraded_reasons() if health.healthy else ["not healthy", *health.degraded_reasons()]
