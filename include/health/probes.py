@@ -189,6 +189,5 @@ def probe_now(catalogue: Catalogue, only: set[str] | None = None) -> dict[str, R
 
 
 def _cluster_problems(health) -> list[str]:
-    if health.error:
-        return [f"API unreachable: {health.error}"]
-    return health.degraded_reasons() if health.healthy else ["not healthy", *health.degraded_reasons()]
+    """What the cluster probe found wrong: its error (a failed read) and what is short of full health."""
+    return ([health.error] if health.error else []) + health.degraded_reasons()

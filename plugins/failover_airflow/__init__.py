@@ -1,0 +1,1 @@
+"""Airflow extensions for health sensing and failover: triggers, sensors, operators and the notifier."""
