@@ -7,7 +7,7 @@ UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
 RUN := PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: demo up down status replication-status install lint test test-fast bench lock clean
+.PHONY: demo up down status replication-status failover-status install lint test test-fast bench bench-failover lock clean
 
 demo up: install
 	@$(RUN) -m localdev up
@@ -21,6 +21,9 @@ status:
 # Replication status of every model version in every region (reads the local platform's connections).
 replication-status:
 	@set -a; . ./.local/connections.env; $(RUN) -m include.replication status
+
+failover-status:
+	@set -a; . ./.local/connections.env; $(RUN) -m include.failover status
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -53,6 +56,9 @@ test-fast: install lint
 # BENCH_ARGS="--size-mib 256" or "--sizes 64,256,1024" (ours alone, peak RSS per size).
 bench: install
 	$(RUN) benchmarks/replication.py $(BENCH_ARGS)
+
+bench-failover: install   # needs the platform up: make demo
+	$(RUN) benchmarks/failover.py $(BENCH_ARGS)
 
 # Re-resolve the pins after changing requirements*.txt (about a minute with uv). The known-good freeze
 # constrains everything except boto3/botocore/s3transfer: aiobotocore (the async SQS watcher) pins an

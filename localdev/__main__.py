@@ -25,11 +25,14 @@ from localdev.airflow_local import (
     start_airflow,
     state_connection_env,
 )
+from localdev.demo import DEMO_MODEL, DEMO_VERSION
 from localdev.emulators import EmulatorPorts, connection_env, start_emulators
 from localdev.processes import ProcessTable, StartupError, ensure_ports_free
+from localdev.serving import serving_name, start_serving, wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EMULATORS = ["moto", "azurite", "fake-gcs"]
+HEALTH_DAG = "region_health"
 
 
 def _state_dir() -> Path:
@@ -64,6 +67,7 @@ def _run_localdev(env: dict[str, str], command: str, what: str) -> None:
 
 def _summary(settings: AirflowSettings, ports: EmulatorPorts, state_dir: Path, heading: str) -> str:
     password = local_secrets(state_dir)["admin_password"]
+    serving = "\n                ".join(f"{r.name:18} {r.serving_endpoint}" for r in load_catalogue().regions)
     return f"""
 {heading} ({settings.topology} topology)
 
@@ -75,6 +79,8 @@ def _summary(settings: AirflowSettings, ports: EmulatorPorts, state_dir: Path, h
 
   Demo model    iris-classifier 1, replicated from the primary region by a registry event:
                 make replication-status
+  Serving       {serving}
+  Failover      DAG region_health watches the regions: make failover-status
   Logs          {state_dir / "logs"}
   Connections   source {state_dir / "connections.env"}
   Stop          make down
@@ -88,7 +94,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     ports = EmulatorPorts.from_env()
     catalogue = load_catalogue()
 
-    expected = EMULATORS + settings.components
+    expected = EMULATORS + settings.components + [serving_name(region.name) for region in catalogue.regions]
     running = [name for name in table.names() if table.pid(name)]
     if running:
         previous = _running_topology(state_dir)
@@ -110,14 +116,31 @@ def cmd_up(args: argparse.Namespace) -> int:
         _run_localdev(env, "provision", what="creating the buckets, container, hosted zone and queue")
         _write_connections_file(state_dir, connections)
         print(f"Starting Airflow 3 ({settings.topology}) on {settings.api_url} ...", flush=True)
-        start_airflow(table, settings, env)
+        start_airflow(table, settings, env, paused_dags=(HEALTH_DAG,))  # until every region serves
         _run_localdev(env, "demo", what="registering the demo model")
+        print("Starting the model-serving service of each region ...", flush=True)
+        start_serving(table, catalogue, env, DEMO_MODEL, DEMO_VERSION)
+        _start_health_watch(catalogue, settings, state_dir)
     except BaseException:
         stopped = table.stop_all()
         print(f"Start-up failed; stopped what had started: {', '.join(stopped) or 'nothing'}.", file=sys.stderr)
         raise
     print(_summary(settings, ports, state_dir, "The platform is up."))
     return 0
+
+
+def _start_health_watch(catalogue, settings: AirflowSettings, state_dir: Path) -> None:
+    """Unpause the health DAG once every region serves the demo model (so none is failed over at start)."""
+    from localdev.api import AirflowClient
+
+    readiness = wait_until_ready(catalogue, timeout=120)
+    not_ready = {name: reason for name, reason in readiness.items() if reason != "ready"}
+    if not_ready:
+        raise StartupError(f"regions not serving the demo model within 120 s: {not_ready}")
+    client = AirflowClient(settings.api_url, ADMIN_USER, local_secrets(state_dir)["admin_password"])
+    client.wait_for_dag(HEALTH_DAG)
+    client.unpause(HEALTH_DAG)
+    print(f"Every region serves the demo model; {HEALTH_DAG} is watching them.", flush=True)
 
 
 def cmd_down(args: argparse.Namespace) -> int:

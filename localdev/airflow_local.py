@@ -198,8 +198,9 @@ def pool_commands() -> list[list[str]]:
     return [[_airflow(), "pools", "set", name, str(slots), text] for name, (slots, text) in POOLS.items()]
 
 
-def prepare_database(settings: AirflowSettings, env: dict[str, str]) -> None:
-    """Create or upgrade the metadata database (``airflow db migrate``) and create the platform's pools."""
+def prepare_database(settings: AirflowSettings, env: dict[str, str], paused_dags: tuple[str, ...] = ()) -> None:
+    """Create or upgrade the metadata database (``airflow db migrate``), create the platform's pools, and pause
+    ``paused_dags`` if an earlier start registered them (a DAG seen for the first time starts as its file says)."""
     if settings.topology == "production":
         _ensure_postgres_database(settings, settings.database)
         _ensure_postgres_database(settings, settings.state_database)
@@ -213,6 +214,8 @@ def prepare_database(settings: AirflowSettings, env: dict[str, str]) -> None:
                 tail = "\n".join("    " + line for line in log.read_text(errors="replace").splitlines()[-15:])
                 what = " ".join(command[1:3])
                 raise StartupError(f"`airflow {what}` failed (exit {result.returncode}); see {log}:\n{tail}")
+        for dag_id in paused_dags:
+            subprocess.run([_airflow(), "dags", "pause", dag_id], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _airflow() -> str:
@@ -253,9 +256,15 @@ def _healthy(api_url: str) -> bool:
     return all(report.get(part, {}).get("status") == "healthy" for part in parts)
 
 
-def start_airflow(table: ProcessTable, settings: AirflowSettings, env: dict[str, str], timeout: float = 180) -> None:
+def start_airflow(
+    table: ProcessTable,
+    settings: AirflowSettings,
+    env: dict[str, str],
+    paused_dags: tuple[str, ...] = (),
+    timeout: float = 180,
+) -> None:
     """Migrate the database, start every component and wait until Airflow reports all of them healthy."""
-    prepare_database(settings, env)
+    prepare_database(settings, env, paused_dags)
     for name, argv in component_commands(settings).items():
         table.start(name, argv, env=env, cwd=settings.home)
     table.wait_until(

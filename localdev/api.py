@@ -49,6 +49,10 @@ class AirflowClient:
         run = self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
         return run["dag_run_id"]
 
+    def unpause(self, dag_id: str) -> None:
+        """Unpause ``dag_id`` (``PATCH /api/v2/dags/{dag_id}``)."""
+        self._request("PATCH", f"/api/v2/dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
+
     def run_state(self, dag_id: str, run_id: str) -> str:
         quoted = urllib.request.quote(run_id, safe="")
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}")["state"]

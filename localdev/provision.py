@@ -1,4 +1,5 @@
-"""Create what the region catalogue names (buckets, container, hosted zone, event queue) through the providers' hooks.
+"""Create what the region catalogue names (buckets, container, hosted zone and its traffic records, event queue)
+through the providers' hooks.
 
 On real clouds Terraform owns these resources; locally this stands in for it. It uses only the catalogue and
 the Airflow connections in the environment, and is idempotent: what already exists is left as it is.
@@ -63,6 +64,21 @@ def _ensure_queue(queue_url: str, conn_id: str) -> str:
         return "created"
 
 
+def _ensure_traffic_records(catalogue: Catalogue) -> list[str]:
+    """Health checks and the weighted, latency and failover records; a fresh set voids any failover state."""
+    from include.failover.dns import Route53Traffic
+    from include.failover.store import FailoverStore
+
+    traffic = Route53Traffic(catalogue)
+    existed = bool(traffic.read().weights)
+    lines = [f"dns: {line}" for line in traffic.ensure_baseline()]
+    if not existed:
+        store = FailoverStore.from_connection(catalogue.replication.state_connection)
+        for transition in store.reset([r.name for r in catalogue.regions], "traffic records created afresh"):
+            lines.append(f"failover state: {transition.describe()}")
+    return lines
+
+
 ENSURE_STORE = {"aws": _ensure_s3_bucket, "gcp": _ensure_gcs_bucket, "azure": _ensure_blob_container}
 
 
@@ -74,6 +90,7 @@ def provision(catalogue: Catalogue) -> list[str]:
         lines.append(f"{region.name}: {region.provider} bucket/container {region.bucket!r} {outcome}")
     outcome = _ensure_hosted_zone(catalogue.dns.zone, catalogue.dns.connection)
     lines.append(f"dns: Route 53 hosted zone {catalogue.dns.zone!r} {outcome}")
+    lines += _ensure_traffic_records(catalogue)
     if catalogue.events:
         outcome = _ensure_queue(catalogue.events.queue_url, catalogue.events.connection)
         lines.append(f"events: SQS queue {catalogue.events.queue_url!r} {outcome}")

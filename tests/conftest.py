@@ -40,8 +40,25 @@ os.environ.update(
 )
 
 
+_FAILOVER_FIGURES: list[tuple[str, float]] = []
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The timings the chaos tests measured, kept in the test output."""
+    if _FAILOVER_FIGURES:
+        terminalreporter.section("failover figures (seconds from the fault)")
+        for name, value in _FAILOVER_FIGURES:
+            terminalreporter.line(f"{name:48} {value:7.2f}")
+
+
+@pytest.fixture
+def failover_figures():
+    """Record a measured figure, ``(name, seconds)``, for the summary at the end of the run."""
+    return lambda name, value: _FAILOVER_FIGURES.append((name, value))
 
 
 @pytest.fixture(scope="session")

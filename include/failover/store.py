@@ -13,7 +13,7 @@ import time
 
 import sqlalchemy as sa
 
-from include.failover.machine import RegionRecord, State, Transition
+from include.failover.machine import RegionRecord, State, Transition, moved
 
 metadata = sa.MetaData()
 region_state = sa.Table(
@@ -101,6 +101,17 @@ class FailoverStore:
                         run_id=run_id,
                     )
                 )
+
+    def reset(self, regions: list[str], reason: str) -> list[Transition]:
+        """Mark every region HEALTHY (when the traffic records were created afresh); the transitions made."""
+        now = time.time()
+        changed = [
+            moved(record, State.HEALTHY, reason, {}, now)
+            for record in self.load(regions).values()
+            if record.state != State.HEALTHY
+        ]
+        self.save([record for record, _ in changed], [transition for _, transition in changed])
+        return [transition for _, transition in changed]
 
     def transitions(self, since: float = 0.0, region: str | None = None) -> list[Transition]:
         """Transitions at or after ``since``, oldest first."""

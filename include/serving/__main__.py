@@ -1,7 +1,10 @@
 """Serve a model version from a region's store: ``python -m include.serving --region R --model M --version V``.
 
 Binds 127.0.0.1 unless ``--host`` says otherwise (in Kubernetes the pod's address). Uses the Airflow
-connections in the environment to reach the region's store.
+connections in the environment to reach the region's store. Until a verified model is loaded, loading is
+retried every ``--reload-interval`` seconds (default 5); the loaded model's store copy is re-verified every
+``--verify-interval`` seconds (default 30, 0 disables); at most ``--capacity`` predictions (default 32) run at
+once.
 """
 
 from __future__ import annotations
@@ -19,10 +22,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--version", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8101)
+    parser.add_argument("--reload-interval", type=float, default=5.0, help="seconds between load attempts")
+    parser.add_argument("--verify-interval", type=float, default=30.0, help="seconds between re-verifications")
+    parser.add_argument("--capacity", type=int, default=32, help="predictions running at once")
     args = parser.parse_args(argv)
     import uvicorn
 
-    app = create_app(load_catalogue(), args.region, args.model, args.version)
+    try:
+        app = create_app(
+            load_catalogue(),
+            args.region,
+            args.model,
+            args.version,
+            reload_interval=args.reload_interval,
+            verify_interval=args.verify_interval,
+            capacity=args.capacity,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 

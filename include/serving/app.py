@@ -1,17 +1,29 @@
 """The model-serving service of one region: loads a model version from the region's store and serves it.
 
-Before serving, every file of the version is read from the region's store and its SHA-256 compared with the
-manifest; a model that does not match is never loaded. Endpoints:
+A model is served only while every file of the version, read from the region's store, matches the SHA-256 in
+the manifest. A background thread keeps the service in step with the store:
+
+- until a verified model is loaded (the version may still be replicating, or its copy may be damaged), it
+  retries every ``reload_interval`` seconds; ``/ready`` answers 503 with the reason meanwhile;
+- once loaded, it re-reads the manifest and every file every ``verify_interval`` seconds (0: never). A copy
+  that no longer matches unloads the model: ``/ready`` and ``/predict`` answer 503 naming the file and both
+  checksums, and loading is retried until a verified copy is back. A store that cannot be reached leaves the
+  verified model in service; only the last-verified timestamp stops advancing.
+
+Predictions run on at most ``capacity`` threads at once; further requests wait their turn and count as in
+flight, so in-flight / capacity is the service's utilisation. Endpoints:
 
 - ``POST /predict``: ``{"instances": [[...], ...]}`` -> ``{"predictions": [...], "model": ..., "version": ...}``
 - ``GET /health``: liveness (the process answers)
 - ``GET /ready``: readiness (a verified model is loaded), 503 with the reason otherwise
-- ``GET /metrics``: Prometheus text (requests, errors, latency, model loaded)
+- ``GET /metrics``: Prometheus text (requests, errors, latency, model loaded, in-flight requests, capacity,
+  time of the last successful verification)
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import pickle
 import threading
 import time
@@ -21,11 +33,15 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from include.catalogue import Catalogue, Region
-from include.objectstore import store_for
-from include.replication.manifest import Manifest
+from include.objectstore import ObjectNotFound, ObjectStore, store_for
+from include.replication.manifest import InvalidModelVersion, Manifest
 from include.replication.replicate import read_manifest
 
 MODEL_FILE = "model.pkl"
+FIRST_LOAD_WAIT_SECONDS = 10.0  # start-up waits at most this long for the first load attempt
+STOP_WAIT_SECONDS = 10.0
+
+log = logging.getLogger(__name__)
 
 
 class PredictRequest(BaseModel):
@@ -36,6 +52,10 @@ class PredictRequest(BaseModel):
 
 class ModelNotReady(RuntimeError):
     """No verified model is loaded; the message says why."""
+
+
+class CopyRejected(Exception):
+    """The region's store holds no verified copy of the version; the message says why."""
 
 
 @dataclass
@@ -51,37 +71,80 @@ class ServingState:
     region: Region
     model: str
     version: str
+    capacity: int = 32
     loaded: LoadedModel | None = None
     not_ready_reason: str = "not loaded yet"
+    last_verified: float = 0.0  # Unix time of the last successful verification, 0 before the first
     requests: int = 0
     errors: int = 0
+    inflight: int = 0
     latency_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    store: ObjectStore | None = field(default=None, repr=False)
 
-    def load(self) -> None:
-        """Read the version from the region's store, check every file's SHA-256, then load the model."""
-        store = store_for(self.region)
-        manifest = read_manifest(store, self.model, self.version)
-        if manifest is None:
-            self._not_ready(f"{self.model} {self.version} has no manifest in {self.region.name}")
+    def refresh(self) -> None:
+        """Verify the store's copy of the version and serve it; unload the model if the copy no longer matches.
+
+        A copy identical to the loaded one only renews the verification time. A store that cannot be read keeps
+        a loaded model in service and leaves an unloaded one not ready, with the error as the reason.
+        """
+        try:
+            manifest, files = self._read_verified_copy()
+        except CopyRejected as exc:
+            if self.loaded is not None:
+                log.warning("unloading %s %s: %s", self.model, self.version, exc)
+            self._not_ready(str(exc))
             return
+        except Exception as exc:  # the store is unreachable or failing: nothing was learnt about the copy
+            if self.loaded is not None:
+                log.warning("cannot re-verify %s %s (still serving it): %s", self.model, self.version, exc)
+            else:
+                self._not_ready(f"cannot read {self.model} {self.version} from {self.region.name}: {exc}")
+            return
+        loaded = self.loaded
+        if loaded is not None and loaded.manifest.total_sha256 == manifest.total_sha256:
+            with self.lock:
+                self.last_verified = time.time()
+            return
+        try:
+            estimator = pickle.loads(files[MODEL_FILE])  # noqa: S301 - bytes verified against the manifest
+        except Exception as exc:
+            self._not_ready(f"{MODEL_FILE} of {self.model} {self.version} does not unpickle: {exc}")
+            return
+        if loaded is not None:
+            log.warning("%s %s changed in the store; serving the new verified copy", self.model, self.version)
+        with self.lock:
+            self.loaded, self.not_ready_reason = LoadedModel(manifest, estimator), ""
+            self.last_verified = time.time()
+
+    def _read_verified_copy(self) -> tuple[Manifest, dict[str, bytes]]:
+        """The manifest and files of the version in the region's store, each file checked against its SHA-256."""
+        if self.store is None:
+            self.store = store_for(self.region)
+        try:
+            manifest = read_manifest(self.store, self.model, self.version)
+        except InvalidModelVersion as exc:
+            raise CopyRejected(str(exc)) from None
+        if manifest is None:
+            raise CopyRejected(f"{self.model} {self.version} has no manifest in {self.region.name}")
+        if MODEL_FILE not in {model_file.path for model_file in manifest.files}:
+            raise CopyRejected(f"{self.model} {self.version} has no {MODEL_FILE}")
         files = {}
         for model_file in manifest.files:
-            data = store.get_bytes(manifest.key(model_file.path))
+            try:
+                data = self.store.get_bytes(manifest.key(model_file.path))
+            except ObjectNotFound:
+                raise CopyRejected(
+                    f"{model_file.path} is in the manifest but missing from {self.region.name}"
+                ) from None
             actual = hashlib.sha256(data).hexdigest()
             if actual != model_file.sha256:
-                self._not_ready(
+                raise CopyRejected(
                     f"{model_file.path} in {self.region.name} has SHA-256 {actual}, "
                     f"the manifest says {model_file.sha256}: refusing to serve it"
                 )
-                return
             files[model_file.path] = data
-        if MODEL_FILE not in files:
-            self._not_ready(f"{self.model} {self.version} has no {MODEL_FILE}")
-            return
-        estimator = pickle.loads(files[MODEL_FILE])  # noqa: S301 - bytes verified against the manifest above
-        with self.lock:
-            self.loaded, self.not_ready_reason = LoadedModel(manifest, estimator), ""
+        return manifest, files
 
     def _not_ready(self, reason: str) -> None:
         with self.lock:
@@ -93,67 +156,152 @@ class ServingState:
             raise ModelNotReady(self.not_ready_reason)
         return loaded.estimator.predict(instances).tolist()
 
+    def request_started(self) -> None:
+        with self.lock:
+            self.inflight += 1
+
+    def request_finished(self, seconds: float, failed: bool) -> None:
+        with self.lock:
+            self.inflight -= 1
+            self.requests += 1
+            self.errors += int(failed)
+            self.latency_seconds += seconds
+
     def metrics(self) -> str:
-        """Prometheus text exposition of the service's counters."""
+        """Prometheus text exposition of the service's counters and gauges."""
         labels = f'region="{self.region.name}",model="{self.model}",version="{self.version}"'
-        return "\n".join(
-            [
-                "# TYPE mlp_predict_requests_total counter",
-                f"mlp_predict_requests_total{{{labels}}} {self.requests}",
-                "# TYPE mlp_predict_errors_total counter",
-                f"mlp_predict_errors_total{{{labels}}} {self.errors}",
-                "# TYPE mlp_predict_latency_seconds_sum counter",
-                f"mlp_predict_latency_seconds_sum{{{labels}}} {self.latency_seconds:.6f}",
-                "# TYPE mlp_model_loaded gauge",
-                f"mlp_model_loaded{{{labels}}} {1 if self.loaded else 0}",
-                "",
+        with self.lock:
+            samples = [
+                ("mlp_predict_requests_total", "counter", self.requests),
+                ("mlp_predict_errors_total", "counter", self.errors),
+                ("mlp_predict_latency_seconds_sum", "counter", f"{self.latency_seconds:.6f}"),
+                ("mlp_model_loaded", "gauge", 1 if self.loaded else 0),
+                ("mlp_serving_inflight_requests", "gauge", self.inflight),
+                ("mlp_serving_capacity", "gauge", self.capacity),
+                ("mlp_model_last_verified_timestamp_seconds", "gauge", f"{self.last_verified:.3f}"),
             ]
-        )
+        lines = []
+        for name, kind, value in samples:
+            lines += [f"# TYPE {name} {kind}", f"{name}{{{labels}}} {value}"]
+        return "\n".join(lines) + "\n"
 
 
-def create_app(catalogue: Catalogue, region_name: str, model: str, version: str):
-    """The FastAPI app serving ``model`` ``version`` from ``region_name``'s store."""
+class StoreWatcher:
+    """The background thread that loads the model until it is verified, then re-verifies it periodically."""
+
+    def __init__(self, state: ServingState, reload_interval: float, verify_interval: float):
+        self.state = state
+        self.reload_interval = reload_interval
+        self.verify_interval = verify_interval
+        self.first_attempt_done = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"serving-watch-{state.region.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to stop and wait for it (an attempt in progress finishes first)."""
+        self._stopping.set()
+        self._thread.join(STOP_WAIT_SECONDS)
+        if self._thread.is_alive():
+            log.warning("%s still busy with the store after %ss", self._thread.name, STOP_WAIT_SECONDS)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.state.refresh()
+            except Exception:  # a bug must not end the thread: the next attempt may succeed
+                log.exception("refreshing %s %s failed", self.state.model, self.state.version)
+            self.first_attempt_done.set()
+            if self.state.loaded is None:
+                self._stopping.wait(self.reload_interval)
+            elif self.verify_interval > 0:
+                self._stopping.wait(self.verify_interval)
+            else:
+                self._stopping.wait()
+
+
+def create_app(
+    catalogue: Catalogue,
+    region_name: str,
+    model: str,
+    version: str,
+    *,
+    reload_interval: float = 5.0,
+    verify_interval: float = 30.0,
+    capacity: int = 32,
+):
+    """The FastAPI app serving ``model`` ``version`` from ``region_name``'s store.
+
+    ``reload_interval``: seconds between load attempts while no verified model is loaded (> 0);
+    ``verify_interval``: seconds between re-verifications of a loaded model (0 disables them);
+    ``capacity``: how many predictions run at once (>= 1).
+    """
+    import anyio
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import JSONResponse, PlainTextResponse
 
-    state = ServingState(catalogue.region(region_name), model, version)
+    if reload_interval <= 0:
+        raise ValueError(f"reload_interval must be positive, not {reload_interval}")
+    if verify_interval < 0:
+        raise ValueError(f"verify_interval must be 0 (disabled) or positive, not {verify_interval}")
+    if capacity < 1:
+        raise ValueError(f"capacity must be at least 1, not {capacity}")
+    state = ServingState(catalogue.region(region_name), model, version, capacity=capacity)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state.load()  # before the first request: /ready answers only once this has run
-        yield
+        app.state.prediction_slots = anyio.CapacityLimiter(capacity)
+        watcher = StoreWatcher(state, reload_interval, verify_interval)
+        watcher.start()
+        # /ready answers with the first attempt's outcome, unless the store takes too long to answer
+        await anyio.to_thread.run_sync(watcher.first_attempt_done.wait, FIRST_LOAD_WAIT_SECONDS)
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(watcher.stop)
 
     app = FastAPI(title=f"Model serving ({region_name})", lifespan=lifespan)
     app.state.serving = state
 
     @app.get("/health")
-    def health() -> dict:
+    async def health() -> dict:
         return {"status": "alive", "region": region_name}
 
     @app.get("/ready")
-    def ready():
-        if state.loaded is None:
+    async def ready():
+        loaded = state.loaded
+        if loaded is None:
             return JSONResponse({"ready": False, "reason": state.not_ready_reason}, status_code=503)
-        return {"ready": True, "model": model, "version": version, "sha256": state.loaded.manifest.total_sha256}
+        return {
+            "ready": True,
+            "model": model,
+            "version": version,
+            "sha256": loaded.manifest.total_sha256,
+            "verified_at": state.last_verified,
+        }
 
     @app.post("/predict")
-    def predict(request: PredictRequest) -> dict:
+    async def predict(request: PredictRequest) -> dict:
         started = time.perf_counter()
+        failed = True
+        state.request_started()
         try:
-            predictions = state.predict(request.instances)
+            predictions = await anyio.to_thread.run_sync(
+                state.predict, request.instances, limiter=app.state.prediction_slots
+            )
+            failed = False
         except ModelNotReady as exc:
-            state.errors += 1
             raise HTTPException(status_code=503, detail=str(exc)) from None
         except ValueError as exc:
-            state.errors += 1
             raise HTTPException(status_code=422, detail=f"bad instances: {exc}") from None
         finally:
-            state.requests += 1
-            state.latency_seconds += time.perf_counter() - started
+            state.request_finished(time.perf_counter() - started, failed)
         return {"predictions": predictions, "model": model, "version": version, "region": region_name}
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> str:
+    async def metrics() -> str:
         return state.metrics()
 
     return app

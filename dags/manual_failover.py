@@ -1,0 +1,85 @@
+"""Manual failover and failback: an operator moves one region's traffic from the trigger form or the API.
+
+A manual failover uses the chosen strategy and holds the region out (no automatic failback) until a manual
+failback brings it back, gradually. The same safety rules apply as to automatic moves: the last healthy
+region is never drained, and the circuit breaker refuses a failover past its hourly limit unless the operator
+overrides it. ``POST /api/v2/dags/manual_failover/dagRuns`` with
+``{"conf": {"region": "aws-us-west-2", "action": "failover", "strategy": "graceful", "reason": "maintenance"}}``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Param, dag, get_current_context, task
+from failover_airflow.traffic import FailoverNotifier, add_traffic_moves
+
+from include.catalogue import load_catalogue
+from include.dag_defaults import START_DATE, default_args
+
+CATALOGUE = load_catalogue()  # a local file: no network at parse time
+
+
+@dag(
+    dag_id="manual_failover",
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    tags=["failover", "operations"],
+    doc_md=__doc__,
+    default_args=default_args(retries=1, retry_delay=timedelta(seconds=10)),
+    params={
+        "region": Param(
+            CATALOGUE.primary.name,
+            type="string",
+            enum=[region.name for region in CATALOGUE.regions],
+            title="Region",
+            description="The region whose traffic moves.",
+        ),
+        "action": Param(
+            "failover",
+            type="string",
+            enum=["failover", "failback"],
+            title="Action",
+            description="failover: drain the region; failback: bring it back gradually.",
+        ),
+        "strategy": Param(
+            "graceful",
+            type="string",
+            enum=["automatic", "graceful", "immediate"],
+            title="Strategy (failover)",
+            description="automatic: one DNS change, then wait for propagation; graceful: weighted drain in "
+            "steps; immediate: emergency switch. A failback is always gradual.",
+        ),
+        "reason": Param(
+            type="string",
+            minLength=3,
+            maxLength=500,
+            title="Reason",
+            description="Why; logged with the transition and sent with the alert.",
+        ),
+        "override_circuit_breaker": Param(
+            False,
+            type="boolean",
+            title="Override the circuit breaker",
+            description="Fail over even if the hourly failover limit is reached.",
+        ),
+    },
+)
+def manual_failover():
+    @task(multiple_outputs=False, on_success_callback=FailoverNotifier())
+    def check_move() -> dict:
+        """Check the requested move against the region's state; list it for the strategy branch."""
+        from include.failover.store import FailoverStore
+        from include.failover.watch import manual_move
+
+        context = get_current_context()
+        catalogue = load_catalogue()
+        store = FailoverStore.from_connection(catalogue.replication.state_connection)
+        return manual_move(catalogue, store, dict(context["params"]), context["run_id"])
+
+    add_traffic_moves(check_move(), CATALOGUE.dns.connection, CATALOGUE.dns.ttl)
+
+
+manual_failover()

@@ -1,0 +1,131 @@
+"""The three failover strategies and the gradual failback, as step plans a task (or test) walks through.
+
+- ``automatic``: warm up the receivers, then move all of the region's weight in one Route 53 change; the
+  health DAG then waits for propagation (the change INSYNC, then the TTL).
+- ``graceful``: warm up, then drain the region's weight step by step (``failover.drain_steps``, 100 -> 75 ->
+  50 -> 25 -> 0) with ``failover.step_pause_seconds`` between steps. Before each step the receivers are
+  probed: a degraded receiver pauses the drain (at most ``MAX_PAUSES`` pauses in a row, then it goes on,
+  since the region is unhealthy), a failed one stops receiving; with no receiver left the drain stops.
+- ``immediate``: an emergency switch: one change, no warm-up, no waiting.
+- failback (always gradual): the recovered region's weight rises by ``failover.failback_steps`` (0 -> 25 ->
+  50 -> 75 -> 100); before each step the region itself is probed, and if it is not ``ok`` the failback is
+  abandoned and its weight goes back to 0 (the region returns to FAILOVER, held out until stable again).
+
+A plan is plain data (JSON-ready), so a deferring operator can carry it between steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field, replace
+
+from include.failover.machine import State
+from include.failover.traffic import MoveRefused, TrafficController
+
+log = logging.getLogger(__name__)
+STRATEGIES = ("automatic", "graceful", "immediate")
+MAX_PAUSES = 5
+
+
+@dataclass(frozen=True)
+class ShiftPlan:
+    """Where a traffic move stands: the weights still to apply and what happened so far."""
+
+    region: str
+    kind: str  # "failover" or "failback"
+    strategy: str
+    weights: list[int]
+    receivers: list[str]
+    reason: str
+    held: bool = False
+    step: int = 0
+    pauses: int = 0
+    changes: list[str] = field(default_factory=list)
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.step >= len(self.weights)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ShiftPlan:
+        return cls(**data)
+
+
+def plan_failover(
+    controller: TrafficController,
+    region: str,
+    strategy: str,
+    reason: str,
+    *,
+    override_breaker: bool = False,
+    held: bool = False,
+) -> ShiftPlan:
+    """Check the safety rules and warm up the receivers (not for ``immediate``); the plan to drain ``region``.
+
+    Raises ``MoveRefused`` when a rule forbids the move.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown failover strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    receivers = controller.check_failover(region, override_breaker=override_breaker)
+    evidence = {"before": controller.dns.read().as_dict()}
+    if strategy != "immediate":
+        evidence["warm_up"] = controller.warm_up(receivers)
+    weights = list(controller.catalogue.failover.drain_steps) if strategy == "graceful" else [0]
+    return ShiftPlan(region, "failover", strategy, weights, receivers, reason, held=held, evidence=evidence)
+
+
+def plan_failback(controller: TrafficController, region: str, reason: str) -> ShiftPlan:
+    """The plan to bring ``region`` back gradually; ``MoveRefused`` unless it is failed over and probes ``ok``."""
+    record = controller.records()[region]
+    if record.state not in (State.FAILOVER, State.RECOVERING):
+        raise MoveRefused(f"not failing back {region}: it is {record.state}, not failed over")
+    verdict = controller.check_receivers([region])[region]
+    if verdict != "ok":
+        raise MoveRefused(f"not failing back {region}: its probes say {verdict} now")
+    receivers = [name for name, weight in controller.dns.read().weights.items() if weight > 0 and name != region]
+    evidence = {"before": controller.dns.read().as_dict()}
+    steps = list(controller.catalogue.failover.failback_steps)
+    return ShiftPlan(region, "failback", "graceful", steps, receivers, reason, evidence=evidence)
+
+
+def take_step(controller: TrafficController, plan: ShiftPlan) -> tuple[ShiftPlan, str]:
+    """Apply the plan's next weight, unless a check says to wait. Returns the new plan and what happened:
+    ``stepped``, ``paused`` (try the same step after the pause) or ``abandoned`` (failback gave up)."""
+    weight = plan.weights[plan.step]
+    receivers = plan.receivers
+    if plan.step > 0 and plan.kind == "failover":
+        verdicts = controller.check_receivers(receivers)
+        receivers = [name for name in receivers if verdicts[name] != "failed"]
+        if not receivers:
+            raise MoveRefused(f"stopped draining {plan.region} at step {plan.step}: every receiver failed {verdicts}")
+        degraded = [name for name in receivers if verdicts[name] == "degraded"]
+        if degraded and plan.pauses < MAX_PAUSES:
+            log.warning("pausing the drain of %s: receivers degraded: %s", plan.region, ", ".join(degraded))
+            return replace(plan, receivers=receivers, pauses=plan.pauses + 1), "paused"
+    if plan.kind == "failback" and plan.step > 0:
+        verdict = controller.check_receivers([plan.region])[plan.region]
+        if verdict != "ok":
+            change = controller.set_weight(plan.region, 0, receivers, serving=False)
+            log.warning("abandoning the failback of %s at step %d: it probes %s", plan.region, plan.step, verdict)
+            changes = plan.changes + ([change] if change else [])
+            return replace(plan, changes=changes, evidence={**plan.evidence, "abandoned_at": weight}), "abandoned"
+    serving = weight > 0 if plan.kind == "failover" else weight == 100
+    change = controller.set_weight(plan.region, weight, receivers, serving=serving)
+    log.info("%s of %s: weight %d (%s)", plan.kind, plan.region, weight, change or "no change needed")
+    changes = plan.changes + ([change] if change else [])
+    return replace(plan, receivers=receivers, step=plan.step + 1, pauses=0, changes=changes), "stepped"
+
+
+def finish(controller: TrafficController, plan: ShiftPlan, outcome: str, run_id: str | None = None):
+    """Record the move's end state: FAILOVER after a drain or an abandoned failback, HEALTHY after a failback."""
+    evidence = {**plan.evidence, "after": controller.dns.read().as_dict(), "changes": plan.changes}
+    if plan.kind == "failover":
+        reason = f"{plan.strategy} failover to {', '.join(plan.receivers)}: {plan.reason}"
+        return controller.record(plan.region, State.FAILOVER, reason, evidence, run_id, held=plan.held)
+    if outcome == "abandoned":
+        return controller.record(plan.region, State.FAILOVER, f"failback abandoned: {plan.reason}", evidence, run_id)
+    return controller.record(plan.region, State.HEALTHY, f"failback complete: {plan.reason}", evidence, run_id)

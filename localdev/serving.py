@@ -1,0 +1,100 @@
+"""The model-serving service of each region, one process per region on its catalogue endpoint (loopback).
+
+Each serves the demo model from its own region's store (``python -m include.serving``): the primary's copy
+is registered by ``up``, the others' arrive by replication, and a service whose copy is not there yet answers
+``/ready`` 503 and loads it as soon as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+from include.catalogue import Catalogue
+from localdev.processes import ProcessTable, StartupError, ensure_ports_free
+
+
+def serving_name(region: str) -> str:
+    """The process-table name of a region's serving process."""
+    return f"serving-{region}"
+
+
+def serving_commands(catalogue: Catalogue, model: str, version: str) -> dict[str, list[str]]:
+    """The command line of each region's serving process, on its endpoint's port."""
+    commands = {}
+    for region in catalogue.regions:
+        url = urlsplit(region.serving_endpoint)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        commands[serving_name(region.name)] = [
+            sys.executable,
+            "-m",
+            "include.serving",
+            "--region",
+            region.name,
+            "--model",
+            model,
+            "--version",
+            version,
+            "--port",
+            str(port),
+            "--reload-interval",
+            "2",
+            "--verify-interval",
+            "10",
+        ]
+    return commands
+
+
+def start_serving(table: ProcessTable, catalogue: Catalogue, env: dict[str, str], model: str, version: str) -> None:
+    """Start every region's serving process and wait until each answers ``/health``."""
+    endpoints = {region.name: urlsplit(region.serving_endpoint) for region in catalogue.regions}
+    local = {name: url.port for name, url in endpoints.items() if url.hostname in ("127.0.0.1", "localhost")}
+    if len(local) != len(endpoints):
+        raise StartupError("the local platform serves on loopback: every serving_endpoint must be 127.0.0.1")
+    ensure_ports_free(
+        {f"{name} serving": port for name, port in local.items()},
+        hint="change the serving_endpoint ports in the catalogue",
+    )
+    for name, argv in serving_commands(catalogue, model, version).items():
+        table.start(name, argv, env=env)
+    for region in catalogue.regions:
+        table.wait_until(
+            [serving_name(region.name)],
+            lambda url=region.serving_endpoint: _status(url + "/health") == 200,
+            timeout=60,
+            what=f"the serving service of {region.name}",
+        )
+
+
+def wait_until_ready(catalogue: Catalogue, timeout: float) -> dict[str, str]:
+    """Wait until every region answers ``/ready`` 200; return each region's last readiness (or its reason)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        readiness = {region.name: _readiness(region.serving_endpoint) for region in catalogue.regions}
+        if all(value == "ready" for value in readiness.values()) or time.monotonic() > deadline:
+            return readiness
+        time.sleep(1)
+
+
+def _status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def _readiness(endpoint: str) -> str:
+    try:
+        with urllib.request.urlopen(endpoint + "/ready", timeout=2):
+            return "ready"
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read() or b"{}").get("reason", f"HTTP {exc.code}")
+    except OSError as exc:
+        return f"unreachable: {exc}"

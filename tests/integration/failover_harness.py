@@ -1,0 +1,283 @@
+"""Real serving regions on loopback behind chaos proxies, and a driver of the health loop, for chaos tests.
+
+``ChaosRegions`` registers a model in each emulated region's store, runs one real ``python -m include.serving``
+process per region, and puts a ``ChaosProxy`` in front of each, so a test can kill a region, slow it, make it
+answer errors, flap it, or corrupt the model it serves. ``catalogue_for`` writes a catalogue whose serving
+endpoints are the proxies, with its own DNS record names and its own state database, so tests sharing one
+moto never see each other's records or states.
+
+``HealthLoop`` drives the same code the health DAG runs, without a scheduler: the ``RegionHealthTrigger``
+(real asyncio, real HTTP probes), ``record_observations``, and the strategy steps of each listed move,
+sleeping where the DAG defers. It timestamps every transition and DNS change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from include.catalogue import REPO_ROOT, Catalogue, catalogue_path, load_catalogue
+from include.objectstore import store_for
+from include.replication.replicate import read_manifest, register_model_version
+from localdev.demo import demo_model_files
+from localdev.processes import free_port
+from tests.faults.chaos import ChaosProxy
+
+AWS, GCP, AZURE = "aws-us-west-2", "gcp-europe-west1", "azure-eastus"
+CHAOS_MODEL = "chaos-iris"
+CHAOS_VERSION = "1"
+MODEL_KEY = f"models/{CHAOS_MODEL}/{CHAOS_VERSION}/model.pkl"
+
+# Thresholds scaled down from the local catalogue so a scenario takes seconds: probe every 0.5 s, a region
+# is unhealthy after 3 failed rounds over at least 1.5 s, healthy after 3 good rounds, failed back after 3 s.
+FAST_SETTINGS = {
+    "health": {
+        "probe_interval_seconds": 0.5,
+        "timeout_seconds": 1.0,
+        "slow_ms": 400,
+        "quorum": 2,
+        "unhealthy_after_failures": 3,
+        "unhealthy_after_seconds": 1.5,
+        "healthy_after_successes": 3,
+        "watch_seconds": 10,
+    },
+    "failover": {
+        "stable_seconds": 3,
+        "step_pause_seconds": 0.3,
+        "max_failovers_per_hour": 10,
+    },
+}
+
+
+def _status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} within {timeout}s")
+        time.sleep(0.1)
+
+
+@dataclass
+class ServedRegion:
+    name: str
+    port: int
+    proxy: ChaosProxy
+    process: subprocess.Popen | None = None
+
+
+class ChaosRegions:
+    """One serving process per catalogue region, each behind a chaos proxy."""
+
+    def __init__(self, work_dir: Path):
+        self.work_dir = work_dir
+        self.base = load_catalogue()
+        self.model = demo_model_files()
+        for region in self.base.regions:
+            if read_manifest(store_for(region), CHAOS_MODEL, CHAOS_VERSION) is None:
+                register_model_version(region, CHAOS_MODEL, CHAOS_VERSION, self.model)
+        self.regions: dict[str, ServedRegion] = {}
+        for region in self.base.regions:
+            port = free_port()
+            proxy = ChaosProxy(f"http://127.0.0.1:{port}")
+            proxy.start()
+            self.regions[region.name] = ServedRegion(region.name, port, proxy)
+            self.start(region.name)
+        for name in self.regions:
+            self.wait_ready(name)
+
+    def start(self, name: str) -> None:
+        """Start ``name``'s serving process (again)."""
+        served = self.regions[name]
+        log = open(self.work_dir / f"serving-{name}.log", "ab")  # noqa: SIM115 - the process owns it
+        served.process = subprocess.Popen(
+            [sys.executable, "-m", "include.serving", "--region", name, "--model", CHAOS_MODEL]
+            + ["--version", CHAOS_VERSION, "--port", str(served.port), "--reload-interval", "0.5"]
+            + ["--verify-interval", "1"],
+            env={**os.environ, "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'plugins'}"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
+        _wait(lambda: _status(f"http://127.0.0.1:{served.port}/health") == 200, 60, f"{name} serving to answer")
+
+    def wait_ready(self, name: str, timeout: float = 30) -> None:
+        port = self.regions[name].port
+        _wait(lambda: _status(f"http://127.0.0.1:{port}/ready") == 200, timeout, f"{name} to be ready")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the region's serving process, as when its node dies."""
+        process = self.regions[name].process
+        process.kill()
+        process.wait(10)
+
+    def corrupt_model(self, name: str) -> None:
+        """Flip a byte of the model file in the region's store (the manifest keeps the old SHA-256)."""
+        store = store_for(self.base.region(name))
+        data = bytearray(store.get_bytes(MODEL_KEY))
+        data[len(data) // 2] ^= 0xFF
+        store.put_bytes(MODEL_KEY, bytes(data))
+
+    def restore_model(self, name: str) -> None:
+        store_for(self.base.region(name)).put_bytes(MODEL_KEY, self.model["model.pkl"])
+
+    def heal(self) -> None:
+        """Every proxy passes traffic, every model is intact, every process serves."""
+        for name, served in self.regions.items():
+            served.proxy.passthrough()
+            self.restore_model(name)
+            if served.process is None or served.process.poll() is not None:
+                self.start(name)
+        for name in self.regions:
+            self.wait_ready(name)
+
+    def close(self) -> None:
+        for served in self.regions.values():
+            served.proxy.stop()
+            if served.process is not None and served.process.poll() is None:
+                served.process.terminate()
+                served.process.wait(10)
+
+    def catalogue_for(self, tag: str, overrides: dict | None = None) -> tuple[Catalogue, Path]:
+        """A catalogue for one test: endpoints through the proxies, its own records and state database."""
+        data = yaml.safe_load(catalogue_path().read_text())
+        zone = data["dns"]["zone"]
+        data["dns"].update(
+            record=f"{tag}.{zone}", latency_record=f"{tag}-latency.{zone}", failover_record=f"{tag}-failover.{zone}"
+        )
+        state_conn = f"mlp_state_{tag.replace('-', '_')}"
+        os.environ[f"AIRFLOW_CONN_{state_conn.upper()}"] = f"sqlite:///{self.work_dir / f'{tag}-state.db'}"
+        data["replication"]["state_connection"] = state_conn
+        for region in data["regions"]:
+            region["serving_endpoint"] = self.regions[region["name"]].proxy.url
+        for section, values in FAST_SETTINGS.items():
+            data[section].update(values)
+        for section, values in (overrides or {}).items():
+            if isinstance(values, dict) and isinstance(data.get(section), dict):
+                data[section].update(copy.deepcopy(values))
+            else:
+                data[section] = copy.deepcopy(values)
+        path = self.work_dir / f"{tag}-regions.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return load_catalogue(path), path
+
+
+@dataclass
+class HealthLoop:
+    """The health DAG's work, cycle after cycle: watch (the real trigger), record, make the moves."""
+
+    catalogue: Catalogue
+    catalogue_file: Path
+    watch_seconds: float = 3.0
+    started: float = field(default_factory=time.monotonic)
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    on_step: Callable[[object, str], None] | None = None  # called with (plan, outcome) after each step
+
+    def __post_init__(self):
+        from include.failover.store import FailoverStore
+        from include.failover.traffic import TrafficController
+
+        self.store = FailoverStore.from_connection(self.catalogue.replication.state_connection)
+        self.controller = TrafficController(self.catalogue, self.store)
+        self.controller.dns.ensure_baseline()
+
+    def note(self, what: str) -> float:
+        """Record ``what`` on the timeline; seconds since the loop started."""
+        at = time.monotonic() - self.started
+        self.timeline.append((at, what))
+        return at
+
+    def watch(self) -> dict:
+        from failover_airflow.health import RegionHealthTrigger
+
+        records = self.store.load([r.name for r in self.catalogue.regions])
+        trigger = RegionHealthTrigger(
+            [r.as_dict() for r in records.values()], str(self.catalogue_file), self.watch_seconds
+        )
+
+        async def first_event():
+            async for event in trigger.run():
+                return event.payload
+
+        return asyncio.run(first_event())
+
+    def cycle(self) -> dict:
+        """One health-DAG run: watch until a transition (or the watch ends), record it, make the moves."""
+        from include.failover.watch import record_observations
+
+        result = record_observations(self.catalogue, self.store, self.watch(), run_id="chaos")
+        for alert in result["alerts"]:
+            self.note(alert["text"])
+        for action in result["actions"]:
+            self.move(action)
+        return result
+
+    def move(self, action: dict) -> None:
+        from include.failover.strategies import finish, plan_failback, plan_failover, take_step
+        from include.failover.traffic import MoveRefused
+
+        try:
+            if action["action"] == "failover":
+                plan = plan_failover(self.controller, action["region"], action["strategy"], action["reason"])
+            else:
+                plan = plan_failback(self.controller, action["region"], action["reason"])
+            while True:
+                plan, outcome = take_step(self.controller, plan)
+                self.note(f"dns {action['region']} {plan.kind} step ({outcome}) -> {self.weights()}")
+                if self.on_step is not None:
+                    self.on_step(plan, outcome)
+                if outcome == "abandoned" or plan.done:
+                    break
+                time.sleep(self.catalogue.failover.step_pause_seconds)
+            self.note(finish(self.controller, plan, outcome, "chaos").describe())
+        except MoveRefused as exc:
+            self.refusals.append(str(exc))
+            self.note(f"refused: {exc}")
+
+    def weights(self) -> dict[str, int]:
+        return self.controller.dns.read().weights
+
+    def states(self) -> dict[str, str]:
+        return {name: str(r.state) for name, r in self.store.load([r.name for r in self.catalogue.regions]).items()}
+
+    def run_until(self, done, timeout: float) -> float:
+        """Cycle until ``done(self)``; the seconds it took. Raises with the timeline if it never happens."""
+        started = time.monotonic()
+        while not done(self):
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"not reached within {timeout}s; timeline:\n{self.describe()}")
+            self.cycle()
+        return time.monotonic() - started
+
+    def run_for(self, seconds: float) -> None:
+        """Cycle for at least ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.cycle()
+
+    def transitions(self) -> list[tuple[str, str, str]]:
+        return [(t.region, str(t.from_state), str(t.to_state)) for t in self.store.transitions()]
+
+    def describe(self) -> str:
+        return "\n".join(f"  {at:7.2f}s  {what}" for at, what in self.timeline)

@@ -1,0 +1,107 @@
+"""Whole runs (``dag.test()``) of the health DAG and the manual failover DAG against real serving regions.
+
+The health DAG's sensor defers to its trigger, which ``dag.test()`` runs in-process; the regions are real
+serving processes behind chaos proxies (``failover_harness``), Route 53 and the stores are the emulators, and
+the alerts go to a real webhook receiver on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from include.catalogue import CATALOGUE_ENV
+from tests.integration.failover_harness import AWS, AZURE, GCP, HealthLoop
+from tests.integration.helpers import parse_dag, task_states
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def webhook(monkeypatch):
+    """A webhook receiver on loopback; the alerts it received, and the connection pointing at it."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn = {"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http"}
+    monkeypatch.setenv("AIRFLOW_CONN_MLP_ALERTS_TEST", json.dumps(conn))
+    yield received
+    server.shutdown()
+
+
+@pytest.fixture
+def platform(chaos_regions, webhook, monkeypatch, request):
+    """The chaos regions with a catalogue of this test's own (records, state), set as the DAGs' catalogue."""
+    chaos_regions.heal()
+    tag = request.node.name.replace("_", "-")[:30].strip("-")
+    catalogue, path = chaos_regions.catalogue_for(
+        tag, {"dns": {"ttl": 1}, "failover": {"notify_connection": "mlp_alerts_test"}}
+    )
+    monkeypatch.setenv(CATALOGUE_ENV, str(path))
+    loop = HealthLoop(catalogue, path)  # creates the records; its store and DNS are the DAGs' too
+    yield loop
+    chaos_regions.heal()
+
+
+def test_health_dag_fails_a_killed_region_over(airflow_db, chaos_regions, platform, webhook):
+    chaos_regions.kill(AZURE)
+    runs = []
+    for _ in range(4):
+        dag = parse_dag("region_health.py", "region_health")
+        runs.append(task_states(dag.test()))
+        if runs[-1].get("automatic_failover") == "success":
+            break
+    first, last = runs[0], runs[-1]
+    assert first["watch_regions"] == "success" and first["no_move"] == "success"
+    assert last["automatic_failover"] == "success" and last["wait_for_dns_propagation"] == "success", runs
+    assert last["graceful_failover"] == "skipped" and last["failback"] == "skipped"
+    assert platform.weights() == {AWS: 100, GCP: 100, AZURE: 0}
+    assert platform.states()[AZURE] == "FAILOVER"
+    assert [(a["from_state"], a["to_state"]) for a in webhook if a["kind"] == "transition"] == [
+        ("HEALTHY", "DEGRADED"),
+        ("DEGRADED", "UNHEALTHY"),
+        ("UNHEALTHY", "FAILOVER"),
+    ]
+    unhealthy = next(a for a in webhook if a["to_state"] == "UNHEALTHY")
+    assert unhealthy["severity"] == "critical" and unhealthy["evidence"]["verdict"] == "failed"
+    assert len(unhealthy["evidence"]["probes"]) == 3
+
+
+def test_manual_failover_and_failback(airflow_db, platform, webhook):
+    conf = {"region": GCP, "action": "failover", "strategy": "immediate", "reason": "planned maintenance"}
+    states = task_states(parse_dag("manual_failover.py", "manual_failover").test(run_conf=conf))
+    assert states["immediate_failover"] == "success" and states["graceful_failover"] == "skipped"
+    assert platform.weights() == {AWS: 100, GCP: 0, AZURE: 100}
+    record = platform.store.load([GCP])[GCP]
+    assert str(record.state) == "FAILOVER" and record.held
+    assert "manual failover by an operator: planned maintenance" in record.reason
+
+    platform.run_for(4)  # held: a healthy region that an operator took out is not failed back by itself
+    assert platform.states()[GCP] == "FAILOVER" and platform.weights()[GCP] == 0
+
+    conf = {"region": GCP, "action": "failback", "strategy": "graceful", "reason": "maintenance done"}
+    states = task_states(parse_dag("manual_failover.py", "manual_failover").test(run_conf=conf))
+    assert states["failback"] == "success"
+    assert platform.weights() == {AWS: 100, GCP: 100, AZURE: 100} and platform.states()[GCP] == "HEALTHY"
+    assert [a["text"] for a in webhook][-1].startswith(f"{GCP}: FAILOVER -> HEALTHY: failback complete")
+
+
+def test_manual_failback_of_a_serving_region_is_refused_and_alerted(airflow_db, platform, webhook):
+    conf = {"region": AWS, "action": "failback", "strategy": "graceful", "reason": "by mistake"}
+    states = task_states(parse_dag("manual_failover.py", "manual_failover").test(run_conf=conf))
+    assert states["no_move"] == "success"
+    assert webhook[-1]["kind"] == "refused" and "is HEALTHY, not failed over" in webhook[-1]["text"]
+    assert set(platform.weights().values()) == {100}
