@@ -7,7 +7,7 @@ UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
 RUN := PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: demo up down status replication-status failover-status install lint test test-fast bench bench-failover lock clean
+.PHONY: demo up down status replication-status failover-status region-down region-up install lint test test-fast bench bench-failover lock clean
 
 demo up: install
 	@$(RUN) -m localdev up
@@ -24,6 +24,9 @@ replication-status:
 
 failover-status:
 	@set -a; . ./.local/connections.env; $(RUN) -m include.failover status
+
+region-down region-up:   # make region-down REGION=azure-eastus
+	@$(RUN) -m localdev $@ $(REGION)
 
 install: $(VENV)/.installed node_modules/.installed
 

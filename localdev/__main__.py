@@ -183,6 +183,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_region(args: argparse.Namespace) -> int:
+    """Kill a region's serving process (``region-down``) or start it again (``region-up``)."""
+    import signal
+
+    from localdev.serving import restart_serving
+
+    state_dir = _state_dir()
+    table = _table(state_dir)
+    region = load_catalogue().region(args.region).name
+    pid = table.pid(serving_name(region))
+    if args.command == "region-down":
+        if pid is None:
+            print(f"{region} is not serving; nothing to kill.")
+            return 0
+        os.kill(pid, signal.SIGKILL)  # as when its node dies: no graceful shutdown
+        print(f"Killed the serving process of {region} (PID {pid}); region_health will fail it over.")
+        return 0
+    if pid is not None:
+        print(f"{region} is already serving (PID {pid}).")
+        return 0
+    catalogue = load_catalogue()
+    settings = AirflowSettings.from_env(state_dir, _running_topology(state_dir))
+    connections = connection_env(catalogue, EmulatorPorts.from_env()) | state_connection_env(catalogue, settings)
+    env = airflow_env(settings, connections, catalogue_path().resolve())
+    restart_serving(table, catalogue, env, region, DEMO_MODEL, DEMO_VERSION)
+    print(f"{region} serves again; region_health fails it back once it has been stable.")
+    return 0
+
+
 def cmd_trigger(args: argparse.Namespace) -> int:
     from localdev.api import AirflowClient
 
@@ -222,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("demo", help="register the demo model and announce it on the event queue").set_defaults(
         func=cmd_demo
     )
+    for name, text in (("region-down", "kill a region's serving process"), ("region-up", "start it again")):
+        region = commands.add_parser(name, help=text)
+        region.add_argument("region")
+        region.set_defaults(func=cmd_region)
     trigger = commands.add_parser("trigger", help="start a DAG run through the REST API")
     trigger.add_argument("dag_id")
     trigger.add_argument("--conf", default="{}", help="run configuration as JSON")

@@ -62,12 +62,25 @@ def start_serving(table: ProcessTable, catalogue: Catalogue, env: dict[str, str]
     for name, argv in serving_commands(catalogue, model, version).items():
         table.start(name, argv, env=env)
     for region in catalogue.regions:
-        table.wait_until(
-            [serving_name(region.name)],
-            lambda url=region.serving_endpoint: _status(url + "/health") == 200,
-            timeout=60,
-            what=f"the serving service of {region.name}",
-        )
+        _wait_alive(table, region)
+
+
+def restart_serving(
+    table: ProcessTable, catalogue: Catalogue, env: dict[str, str], region_name: str, model: str, version: str
+) -> None:
+    """Start one region's serving process again (after ``region-down``) and wait until it answers."""
+    region = catalogue.region(region_name)
+    table.start(serving_name(region.name), serving_commands(catalogue, model, version)[serving_name(region.name)], env)
+    _wait_alive(table, region)
+
+
+def _wait_alive(table: ProcessTable, region) -> None:
+    table.wait_until(
+        [serving_name(region.name)],
+        lambda: _status(region.serving_endpoint + "/health") == 200,
+        timeout=60,
+        what=f"the serving service of {region.name}",
+    )
 
 
 def wait_until_ready(catalogue: Catalogue, timeout: float) -> dict[str, str]:

@@ -1,13 +1,15 @@
-"""Failover from the command line: ``python -m include.failover status [--transitions N]``.
+"""Failover from the command line: ``python -m include.failover status [--transitions N] [--json]``.
 
 Prints every region's failover state, where the Route 53 traffic records point, and the latest transitions
-with their reasons. Uses the Airflow connections in the environment (``source .local/connections.env``
-for the local platform).
+with their reasons (``--json``: the same as one JSON document). Uses the Airflow connections in the
+environment (``source .local/connections.env`` for the local platform).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -21,8 +23,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     catalogue = load_catalogue()
     store = FailoverStore.from_connection(catalogue.replication.state_connection)
-    print(format_states(store.load([r.name for r in catalogue.regions])))
+    records = store.load([r.name for r in catalogue.regions])
     traffic = Route53Traffic(catalogue).read()
+    recent = store.transitions(since=time.time() - 7 * 86400)[-args.transitions :]
+    if args.json:
+        document = {
+            "regions": {name: record.as_dict() for name, record in records.items()},
+            "dns": traffic.as_dict(),
+            "transitions": [transition.as_dict() for transition in recent],
+        }
+        print(json.dumps(document, indent=2, default=str))
+        return 0
+    print(format_states(records))
     print(f"\nRoute 53 ({catalogue.dns.zone}, TTL {catalogue.dns.ttl}s)")
     weights = ", ".join(f"{name} {weight}" for name, weight in traffic.weights.items())
     print(f"  {catalogue.dns.record:40} weighted  {weights}")
@@ -30,7 +42,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     failover = ", ".join(f"{role} -> {name}" for role, name in sorted(traffic.failover.items()))
     print(f"  {catalogue.dns.failover_record:40} failover  {failover}")
     print(f"\nLast {args.transitions} transitions (UTC)")
-    for transition in store.transitions(since=time.time() - 7 * 86400)[-args.transitions :]:
+    for transition in recent:
         at = datetime.fromtimestamp(transition.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
         print(f"  {at}  {transition.describe()}")
     return 0
@@ -41,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     status = commands.add_parser("status", help="region states, DNS records and recent transitions")
     status.add_argument("--transitions", type=int, default=10, help="how many recent transitions to list")
+    status.add_argument("--json", action="store_true", help="one JSON document instead of tables")
     status.set_defaults(func=cmd_status)
     args = parser.parse_args(argv)
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # the hooks' info lines go to stdout
     try:
         return args.func(args)
     except CatalogueError as exc:

@@ -124,7 +124,7 @@ def finish(controller: TrafficController, plan: ShiftPlan, outcome: str, run_id:
     """Record the move's end state: FAILOVER after a drain or an abandoned failback, HEALTHY after a failback."""
     evidence = {**plan.evidence, "after": controller.dns.read().as_dict(), "changes": plan.changes}
     if plan.kind == "failover":
-        reason = f"{plan.strategy} failover to {', '.join(plan.receivers)}: {plan.reason}"
+        reason = f"{plan.strategy} failover to {', '.join(plan.receivers)} ({plan.reason})"
         return controller.record(plan.region, State.FAILOVER, reason, evidence, run_id, held=plan.held)
     if outcome == "abandoned":
         return controller.record(plan.region, State.FAILOVER, f"failback abandoned: {plan.reason}", evidence, run_id)

@@ -1,6 +1,7 @@
-"""What the failover DAGs' own tasks do: persist a watch's observations, and vet an operator's manual move.
+"""What the failover DAGs' own tasks do: persist a watch's observations, list the moves due, and vet an
+operator's manual move.
 
-Both return ``{"actions": [...], "alerts": [...]}``: the moves to make (each ``region``, ``action``
+Each returns ``{"actions": [...], "alerts": [...]}``: the moves to make (each ``region``, ``action``
 ``failover`` or ``failback``, ``strategy``) for the strategy branch, and the alerts for the notifier.
 """
 
@@ -20,7 +21,7 @@ def record_observations(catalogue: Catalogue, store: FailoverStore, event: dict,
     """Persist the records and transitions a health watch produced; list the moves their states ask for.
 
     A region left UNHEALTHY or RECOVERING by an earlier refused or interrupted move is listed again, so the
-    move is retried at least once per watch.
+    move is requested again at least once per watch.
     """
     records = [RegionRecord.from_dict(data) for data in event["records"]]
     transitions = [Transition.from_dict(data) for data in event["transitions"]]
@@ -32,19 +33,31 @@ def record_observations(catalogue: Catalogue, store: FailoverStore, event: dict,
     for transition in transitions:
         log.warning("%s\n  evidence: %s", transition.describe(), transition.evidence)
     log.info("Failover state:\n%s", format_states({r.region: r for r in records}))
-    actions = [
+    return {"actions": _due(catalogue, records), "alerts": [transition_alert(t, run_id) for t in transitions]}
+
+
+def moves_due(catalogue: Catalogue, store: FailoverStore) -> dict:
+    """The moves the persisted states ask for now: a failover of each UNHEALTHY region (with its strategy),
+    a gradual failback of each RECOVERING one. The store decides, so requests that arrive together, or a
+    request whose move another run already made, never move traffic twice."""
+    records = store.load([r.name for r in catalogue.regions])
+    log.info("Failover state:\n%s", format_states(records))
+    return {"actions": _due(catalogue, list(records.values())), "alerts": []}
+
+
+def _due(catalogue: Catalogue, records: list[RegionRecord]) -> list[dict]:
+    return [
         {
             "region": record.region,
             "action": ACTIONS[record.state],
             "strategy": catalogue.strategy_of(catalogue.region(record.region))
             if record.state == State.UNHEALTHY
             else "graceful",
-            "reason": record.reason,
+            "reason": "health probes found it unhealthy" if record.state == State.UNHEALTHY else "stable again",
         }
         for record in records
         if record.state in ACTIONS
     ]
-    return {"actions": actions, "alerts": [transition_alert(t, run_id) for t in transitions]}
 
 
 def manual_move(catalogue: Catalogue, store: FailoverStore, params: dict, run_id: str) -> dict:

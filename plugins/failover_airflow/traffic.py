@@ -1,6 +1,7 @@
-"""Traffic moves as Airflow tasks: ``TrafficShiftOperator``, ``FailoverNotifier`` and ``add_traffic_moves``.
+"""Traffic moves as Airflow tasks: ``TrafficShiftOperator``, ``FailoverNotifier``, ``add_traffic_moves``, and the
+``failover-moves`` asset through which the health DAG requests moves.
 
-``add_traffic_moves`` wires the same branch into the health DAG and the manual failover DAG: after the task
+``add_traffic_moves`` wires the same branch into the failover_moves DAG and the manual failover DAG: after the task
 that lists the moves (``{"actions": [{"region", "action", "strategy", ...}]}``), a branch picks the strategy
 tasks those moves need (automatic, graceful, immediate, failback) or ``no_move``. Each strategy task moves
 its regions one after another, so the check that the last healthy region is never drained sees every earlier
@@ -13,12 +14,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.bases.notifier import BaseNotifier
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from failover_airflow.dns_propagation import DnsPropagationSensor
 
+FAILOVER_MOVES = Asset(name="failover-moves")
 MOVE_TASKS = {
     ("failover", "automatic"): "automatic_failover",
     ("failover", "graceful"): "graceful_failover",

@@ -1,6 +1,7 @@
 """The README's platform command end to end: ``python -m localdev up``, a DAG run triggered through the REST
 API under a real scheduler, the demo model replicated by a registry event through the asset watcher,
-duplicate events that copy nothing, ``up`` again (no change), and ``down`` (every process gone)."""
+duplicate events that copy nothing, a region killed and failed over by the health DAG and failed back when it
+returns, ``up`` again (no change), and ``down`` (every process gone)."""
 
 from __future__ import annotations
 
@@ -53,10 +54,81 @@ def demo_status(client: AirflowClient) -> dict[str, dict]:
     return {row["region"]: row for row in client.get("/replication/api/status?model=iris-classifier&version=1")}
 
 
+def platform_connections(state) -> dict[str, str]:
+    """The ``AIRFLOW_CONN_*`` variables ``up`` wrote to ``connections.env``."""
+    exports = [shlex.split(line)[1] for line in (state / "connections.env").read_text().splitlines()]
+    return dict(assignment.split("=", 1) for assignment in exports)
+
+
+def failover_status(env: dict[str, str], state) -> dict:
+    """``python -m include.failover status --json`` against the running platform."""
+    command = [sys.executable, "-m", "include.failover", "status", "--json", "--transitions", "50"]
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, env=env | platform_connections(state), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def check_failover_and_failback(client: AirflowClient, env: dict[str, str], state, topology: str) -> None:
+    """Kill a region's serving process: the health DAG fails it over; start it again: it is failed back."""
+    region = "azure-eastus"
+    status = failover_status(env, state)
+    assert {name: r["state"] for name, r in status["regions"].items()} == dict.fromkeys(status["regions"], "HEALTHY")
+    assert set(status["dns"]["weights"].values()) == {100}
+    killed_at = time.monotonic()
+    assert localdev(env, "region-down", region).returncode == 0
+    wait_for(
+        lambda: failover_status(env, state)["dns"]["weights"][region] == 0,
+        timeout=120,
+        what=f"Route 53 drained of {region}",
+    )
+    print(f"{topology}: {region} killed -> DNS switched in {time.monotonic() - killed_at:.1f} s")
+    status = wait_for(  # the move is recorded right after its last DNS change
+        lambda: (s := failover_status(env, state))["regions"][region]["state"] == "FAILOVER" and s,
+        timeout=30,
+        what=f"{region} recorded as FAILOVER",
+    )
+    assert region not in status["dns"]["latency_regions"] and region not in status["dns"]["failover"].values()
+    runs = client.get("/api/v2/dags/failover_moves/dagRuns")["dag_runs"]
+    assert [run["run_type"] for run in runs] == ["asset_triggered"]  # requested by region_health
+    made = wait_for(  # the task ends right after recording the move
+        lambda: (
+            (
+                tis := {
+                    ti["task_id"]: ti["state"] for ti in client.task_instances("failover_moves", runs[0]["dag_run_id"])
+                }
+            )
+            and tis["automatic_failover"] == "success"
+            and tis
+        ),
+        timeout=30,
+        what="the automatic_failover task of failover_moves",
+    )
+    assert made["graceful_failover"] == "skipped" and made["immediate_failover"] == "skipped", made
+
+    assert localdev(env, "region-up", region).returncode == 0
+    returned_at = time.monotonic()
+    status = wait_for(
+        lambda: (s := failover_status(env, state))["regions"][region]["state"] == "HEALTHY" and s,
+        timeout=240,
+        what=f"{region} failed back",
+    )
+    print(f"{topology}: {region} back -> failed back in {time.monotonic() - returned_at:.1f} s")
+    assert set(status["dns"]["weights"].values()) == {100} and region in status["dns"]["latency_regions"]
+    path = [(t["from_state"], t["to_state"]) for t in status["transitions"] if t["region"] == region]
+    assert path == [
+        ("HEALTHY", "DEGRADED"),
+        ("DEGRADED", "UNHEALTHY"),
+        ("UNHEALTHY", "FAILOVER"),
+        ("FAILOVER", "RECOVERING"),
+        ("RECOVERING", "HEALTHY"),
+    ]
+
+
 def notify(env: dict[str, str], state) -> None:
     """Send the demo model's model_version.created event, as a registry retrying its webhook would."""
-    exports = [shlex.split(line)[1] for line in (state / "connections.env").read_text().splitlines()]
-    connections = dict(assignment.split("=", 1) for assignment in exports)
+    connections = platform_connections(state)
     command = [sys.executable, "-m", "include.replication", "notify", "--model", "iris-classifier", "--version", "1"]
     subprocess.run(command, cwd=REPO_ROOT, env=env | connections, check=True, capture_output=True, timeout=60)
 
@@ -116,7 +188,7 @@ def test_up_trigger_wiring_dag_down(tmp_path, topology):
         print(f"{topology}: up in {time.monotonic() - started:.1f} s")
         assert f"Airflow UI    {api_url}" in up.stdout and "login: admin / " in up.stdout
         pids = {name: table.pid(name) for name in table.names()}
-        assert len(pids) == (8 if topology == "production" else 7) and all(pids.values())
+        assert len(pids) == (11 if topology == "production" else 10) and all(pids.values())
 
         password = json.loads((state / "secrets.json").read_text())["admin_password"]
         client = AirflowClient(api_url, "admin", password)
@@ -142,6 +214,9 @@ def test_up_trigger_wiring_dag_down(tmp_path, topology):
         again = localdev(env, "up")
         assert again.returncode == 0 and "already running; nothing changed" in again.stdout
         assert {name: table.pid(name) for name in table.names()} == pids
+
+        if topology == "embedded":  # the same DAGs run in production; once is enough for the time it takes
+            check_failover_and_failback(client, env, state, topology)
     finally:
         down = localdev(env, "down", timeout=120)
         if topology == "production":

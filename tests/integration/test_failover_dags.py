@@ -56,20 +56,25 @@ def platform(chaos_regions, webhook, monkeypatch, request):
     chaos_regions.heal()
 
 
-def test_health_dag_fails_a_killed_region_over(airflow_db, chaos_regions, platform, webhook):
+def test_health_dag_requests_the_move_that_failover_moves_makes(airflow_db, chaos_regions, platform, webhook):
     chaos_regions.kill(AZURE)
     runs = []
     for _ in range(4):
-        dag = parse_dag("region_health.py", "region_health")
-        runs.append(task_states(dag.test()))
-        if runs[-1].get("automatic_failover") == "success":
+        runs.append(task_states(parse_dag("region_health.py", "region_health").test()))
+        if runs[-1].get("request_moves") == "success":
             break
-    first, last = runs[0], runs[-1]
-    assert first["watch_regions"] == "success" and first["no_move"] == "success"
-    assert last["automatic_failover"] == "success" and last["wait_for_dns_propagation"] == "success", runs
-    assert last["graceful_failover"] == "skipped" and last["failback"] == "skipped"
+    assert runs[0]["watch_regions"] == "success" and runs[0]["no_move"] == "success"  # DEGRADED: no move
+    assert runs[-1]["request_moves"] == "success" and runs[-1]["no_move"] == "skipped", runs
+    assert platform.states()[AZURE] == "UNHEALTHY" and platform.weights()[AZURE] == 100  # requested, not made
+
+    moved = task_states(parse_dag("failover_moves.py", "failover_moves").test())
+    assert moved["automatic_failover"] == "success" and moved["wait_for_dns_propagation"] == "success", moved
+    assert moved["graceful_failover"] == "skipped" and moved["failback"] == "skipped"
     assert platform.weights() == {AWS: 100, GCP: 100, AZURE: 0}
     assert platform.states()[AZURE] == "FAILOVER"
+    again = task_states(parse_dag("failover_moves.py", "failover_moves").test())  # a repeated request
+    assert again["no_move"] == "success" and again["automatic_failover"] == "skipped"
+
     assert [(a["from_state"], a["to_state"]) for a in webhook if a["kind"] == "transition"] == [
         ("HEALTHY", "DEGRADED"),
         ("DEGRADED", "UNHEALTHY"),
