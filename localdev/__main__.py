@@ -22,6 +22,7 @@ from localdev.airflow_local import (
     AirflowSettings,
     airflow_env,
     local_secrets,
+    prepare_backends,
     start_airflow,
     state_connection_env,
 )
@@ -113,6 +114,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         print("Starting the local cloud regions (moto, Azurite, fake-gcs-server) ...", flush=True)
         start_emulators(table, ports, state_dir / "data")
+        prepare_backends(settings)  # the state database must exist before provision resets failover state
         _run_localdev(env, "provision", what="creating the buckets, container, hosted zone and queue")
         _write_connections_file(state_dir, connections)
         print(f"Starting Airflow 3 ({settings.topology}) on {settings.api_url} ...", flush=True)

@@ -198,13 +198,17 @@ def pool_commands() -> list[list[str]]:
     return [[_airflow(), "pools", "set", name, str(slots), text] for name, (slots, text) in POOLS.items()]
 
 
-def prepare_database(settings: AirflowSettings, env: dict[str, str], paused_dags: tuple[str, ...] = ()) -> None:
-    """Create or upgrade the metadata database (``airflow db migrate``), create the platform's pools, and pause
-    ``paused_dags`` if an earlier start registered them (a DAG seen for the first time starts as its file says)."""
+def prepare_backends(settings: AirflowSettings) -> None:
+    """Production topology: create the metadata and state databases on PostgreSQL and check Redis."""
     if settings.topology == "production":
         _ensure_postgres_database(settings, settings.database)
         _ensure_postgres_database(settings, settings.state_database)
         _check_redis(settings)
+
+
+def prepare_database(settings: AirflowSettings, env: dict[str, str], paused_dags: tuple[str, ...] = ()) -> None:
+    """Create or upgrade the metadata database (``airflow db migrate``), create the platform's pools, and pause
+    ``paused_dags`` if an earlier start registered them (a DAG seen for the first time starts as its file says)."""
     log = settings.state_dir / "logs" / "airflow-db-migrate.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
