@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=6, help="kill trials (the regions take turns)")
     parser.add_argument("--pause-seconds", type=float, default=60, help="duration of the flap and latency trials")
     args = parser.parse_args()
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # the hooks' info lines go to stdout
     load_connections()
     catalogue = load_catalogue()
     platform = Platform(catalogue)

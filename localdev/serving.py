@@ -77,7 +77,7 @@ def restart_serving(
 def _wait_alive(table: ProcessTable, region) -> None:
     table.wait_until(
         [serving_name(region.name)],
-        lambda: _status(region.serving_endpoint + "/health") == 200,
+        lambda: http_status(region.serving_endpoint + "/health") == 200,
         timeout=60,
         what=f"the serving service of {region.name}",
     )
@@ -93,7 +93,8 @@ def wait_until_ready(catalogue: Catalogue, timeout: float) -> dict[str, str]:
         time.sleep(1)
 
 
-def _status(url: str) -> int | None:
+def http_status(url: str) -> int | None:
+    """The HTTP status ``url`` answers with, or None if nothing answers."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status

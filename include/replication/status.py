@@ -72,10 +72,10 @@ class StatusStore:
 
     @classmethod
     def from_connection(cls, conn_id: str) -> StatusStore:
-        """The store behind an Airflow connection (sqlite or postgres), through the provider's hook."""
-        from airflow.sdk.bases.hook import BaseHook
+        """The store behind an Airflow connection (sqlite or postgres)."""
+        from include.state_db import state_engine
 
-        return cls(BaseHook.get_connection(conn_id).get_hook().get_sqlalchemy_engine())
+        return cls(state_engine(conn_id))
 
     def record(
         self,

@@ -19,8 +19,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ from include.objectstore import store_for
 from include.replication.replicate import read_manifest, register_model_version
 from localdev.demo import demo_model_files
 from localdev.processes import free_port
+from localdev.serving import http_status
 from tests.faults.chaos import ChaosProxy
 
 AWS, GCP, AZURE = "aws-us-west-2", "gcp-europe-west1", "azure-eastus"
@@ -58,16 +57,6 @@ FAST_SETTINGS = {
         "max_failovers_per_hour": 10,
     },
 }
-
-
-def _status(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return None
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
@@ -119,11 +108,11 @@ class ChaosRegions:
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
         )
-        _wait(lambda: _status(f"http://127.0.0.1:{served.port}/health") == 200, 60, f"{name} serving to answer")
+        _wait(lambda: http_status(f"http://127.0.0.1:{served.port}/health") == 200, 60, f"{name} serving to answer")
 
     def wait_ready(self, name: str, timeout: float = 30) -> None:
         port = self.regions[name].port
-        _wait(lambda: _status(f"http://127.0.0.1:{port}/ready") == 200, timeout, f"{name} to be ready")
+        _wait(lambda: http_status(f"http://127.0.0.1:{port}/ready") == 200, timeout, f"{name} to be ready")
 
     def kill(self, name: str) -> None:
         """SIGKILL the region's serving process, as when its node dies."""
