@@ -7,6 +7,10 @@ records point at it; then it restarts the process and waits until the health DAG
 ``flap`` and ``latency`` trials pause a serving process with SIGSTOP/SIGCONT (down 3 s / up 5 s; frozen
 0.7 s in every 1.5 s) and count the failovers they cause, which should be none.
 
+The circuit breaker counts these failovers too: the script refuses to start more kill trials than
+``failover.max_failovers_per_hour`` still allows this hour. For more trials, start the platform on a copy of
+the catalogue with a higher limit (``MLP_REGION_CATALOGUE``).
+
 Prints the median and the worst time to switch, per strategy, beside the reference: Route 53's own
 health-check failover, interval x failure threshold + TTL, computed from the catalogue and from Route 53's
 defaults (moto's health checks are always healthy, so that one cannot be measured here).
@@ -135,6 +139,13 @@ def main() -> None:
         f"vantage points (quorum {health.required_quorum}), unhealthy after {health.unhealthy_after_failures} "
         f"failed rounds over >= {health.unhealthy_after_seconds}s"
     )
+    allowed = catalogue.failover.max_failovers_per_hour - platform.failovers_since(time.time() - 3600)
+    if args.trials > allowed:
+        sys.exit(
+            f"the circuit breaker allows {allowed} more failovers this hour (failover.max_failovers_per_hour is "
+            f"{catalogue.failover.max_failovers_per_hour}): run with --trials {max(allowed, 0)}, or start the "
+            "platform on a catalogue copy with a higher limit (MLP_REGION_CATALOGUE)"
+        )
     by_strategy: dict[str, list[float]] = {}
     for trial in range(args.trials):
         region = catalogue.regions[trial % len(catalogue.regions)]

@@ -71,10 +71,12 @@ def plan_failover(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown failover strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
     receivers = controller.check_failover(region, override_breaker=override_breaker)
-    evidence = {"before": controller.dns.read().as_dict()}
+    before = controller.dns.read()
+    evidence = {"before": before.as_dict()}
     if strategy != "immediate":
         evidence["warm_up"] = controller.warm_up(receivers)
-    weights = list(controller.catalogue.failover.drain_steps) if strategy == "graceful" else [0]
+    steps = controller.catalogue.failover.drain_steps if strategy == "graceful" else [0]
+    weights = [w for w in steps if w < before.weights.get(region, 100)] or [0]  # resume an interrupted drain
     return ShiftPlan(region, "failover", strategy, weights, receivers, reason, held=held, evidence=evidence)
 
 
@@ -86,9 +88,10 @@ def plan_failback(controller: TrafficController, region: str, reason: str) -> Sh
     verdict = controller.check_receivers([region])[region]
     if verdict != "ok":
         raise MoveRefused(f"not failing back {region}: its probes say {verdict} now")
-    receivers = [name for name, weight in controller.dns.read().weights.items() if weight > 0 and name != region]
-    evidence = {"before": controller.dns.read().as_dict()}
-    steps = list(controller.catalogue.failover.failback_steps)
+    before = controller.dns.read()
+    receivers = [name for name, weight in before.weights.items() if weight > 0 and name != region]
+    evidence = {"before": before.as_dict()}
+    steps = [w for w in controller.catalogue.failover.failback_steps if w > before.weights.get(region, 0)] or [100]
     return ShiftPlan(region, "failback", "graceful", steps, receivers, reason, evidence=evidence)
 
 

@@ -124,6 +124,15 @@ def test_graceful_drain_steps_the_weight_down(regions, make_loop, failover_figur
     assert [f"'{GCP}': {w}" in step for step, w in zip(drain, [75, 50, 25, 0], strict=True)] == [True] * 4
 
 
+def test_an_interrupted_graceful_drain_resumes_where_it_stopped(regions, make_loop):
+    loop = make_loop()
+    loop.controller.set_weight(GCP, 50, [AWS, AZURE], serving=True)  # as left by a drain cut short
+    regions.kill(GCP)
+    loop.run_until(lambda lp: lp.weights()[GCP] == 0, timeout=60)
+    drain = [what for _, what in loop.timeline if f"dns {GCP} failover step (stepped)" in what]
+    assert len(drain) == 2 and f"'{GCP}': 25" in drain[0], loop.describe()  # 50 -> 25 -> 0, never up to 75
+
+
 def test_graceful_drain_pauses_while_the_receivers_are_degraded(regions, make_loop):
     """The thundering herd: after the first step both receivers slow down, so the drain waits for them."""
     loop = make_loop()
