@@ -9,6 +9,7 @@ time (fault to the region's weight at 0 in Route 53) are printed in the test sum
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -153,6 +154,25 @@ def test_graceful_drain_pauses_while_the_receivers_are_degraded(regions, make_lo
     loop.run_until(lambda lp: lp.weights()[GCP] == 0, timeout=60)
     assert outcomes == ["stepped", "paused", "paused", "stepped", "stepped", "stepped"], loop.describe()
     assert loop.weights() == {AWS: 100, GCP: 0, AZURE: 100}
+
+
+def test_a_short_blip_degrades_but_never_fails_over(regions, make_loop, failover_figures):
+    loop = make_loop()
+    proxy = regions.regions[AWS].proxy
+
+    def blip():  # down for 1 s while the loop watches: shorter than the 1.5 s threshold
+        time.sleep(1.0)
+        proxy.down()
+        time.sleep(1.0)
+        proxy.passthrough()
+
+    blipping = threading.Thread(target=blip)
+    blipping.start()
+    loop.run_for(6)
+    blipping.join()
+    assert loop.transitions() == [(AWS, "HEALTHY", "DEGRADED"), (AWS, "DEGRADED", "HEALTHY")], loop.describe()
+    assert set(loop.weights().values()) == {100}
+    failover_figures("blip 1 s: false failovers", false_failovers(loop))
 
 
 def test_slow_region_is_degraded_but_not_failed_over(regions, make_loop, failover_figures):
