@@ -316,7 +316,3 @@ class Route53Traffic:
         described = ", ".join(f"{name}={target[name]}" for name in known if name in target)
         comment = f"mlp traffic: weights {described}; serving {', '.join(n for n in known if n in serving)}"
         return self._change(comment, [{"Action": action, "ResourceRecordSet": record} for action, record in changes])
-
-    def change_status(self, change_id: str) -> str:
-        """``PENDING`` or ``INSYNC``: whether Route 53 has applied the change on all its name servers."""
-        return self.client.get_change(Id=change_id)["ChangeInfo"]["Status"]

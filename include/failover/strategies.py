@@ -89,7 +89,7 @@ def plan_failback(controller: TrafficController, region: str, reason: str) -> Sh
     if verdict != "ok":
         raise MoveRefused(f"not failing back {region}: its probes say {verdict} now")
     before = controller.dns.read()
-    receivers = [name for name, weight in before.weights.items() if weight > 0 and name != region]
+    receivers = sorted(before.receiving() - {region})
     evidence = {"before": before.as_dict()}
     steps = [w for w in controller.catalogue.failover.failback_steps if w > before.weights.get(region, 0)] or [100]
     return ShiftPlan(region, "failback", "graceful", steps, receivers, reason, evidence=evidence)

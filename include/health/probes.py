@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import httpx
@@ -53,7 +53,6 @@ class RegionVerdict:
     reasons: list[str]
     probes: list[ProbeResult]
     cluster: dict | None = None
-    at: float = field(default_factory=time.time)
 
     def evidence(self) -> dict:
         """JSON-ready evidence: the verdict, reasons and every probe."""

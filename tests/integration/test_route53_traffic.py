@@ -121,7 +121,7 @@ def test_draining_the_primary_moves_every_record_and_its_health_check(traffic):
 
     change_id = traffic.apply({AWS: 0}, {GCP, AZURE})
 
-    assert change_id and traffic.change_status(change_id) == "INSYNC"
+    assert change_id and traffic.client.get_change(Id=change_id)["ChangeInfo"]["Status"] == "INSYNC"
     state = traffic.read()
     assert state.weights == {AWS: 0, GCP: 100, AZURE: 100}
     assert state.receiving() == {GCP, AZURE}
