@@ -95,6 +95,21 @@ def plan_failback(controller: TrafficController, region: str, reason: str) -> Sh
     return ShiftPlan(region, "failback", "graceful", steps, receivers, reason, evidence=evidence)
 
 
+def plan_move(controller: TrafficController, action: dict) -> ShiftPlan:
+    """The plan for one listed move (``region``, ``action``, ``strategy``, ``reason`` and, for an operator's
+    failover, ``held`` and ``override_circuit_breaker``); ``MoveRefused`` when a rule forbids it."""
+    if action["action"] == "failback":
+        return plan_failback(controller, action["region"], action["reason"])
+    return plan_failover(
+        controller,
+        action["region"],
+        action["strategy"],
+        action["reason"],
+        override_breaker=action.get("override_circuit_breaker", False),
+        held=action.get("held", False),
+    )
+
+
 def take_step(controller: TrafficController, plan: ShiftPlan) -> tuple[ShiftPlan, str]:
     """Apply the plan's next weight, unless a check says to wait. Returns the new plan and what happened:
     ``stepped``, ``paused`` (try the same step after the pause) or ``abandoned`` (failback gave up)."""

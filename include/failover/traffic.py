@@ -47,10 +47,10 @@ class TrafficController:
         healthy = [name for name in others if records[name].state == State.HEALTHY]
         return healthy or [name for name in others if records[name].state == State.DEGRADED]
 
-    def check_failover(self, region: str, *, now: float | None = None, override_breaker: bool = False) -> list[str]:
+    def check_failover(self, region: str, *, override_breaker: bool = False) -> list[str]:
         """The receivers for draining ``region``, or ``MoveRefused`` naming the rule that forbids it."""
         self.catalogue.region(region)
-        now = now or time.time()
+        now = time.time()
         receivers = self.receivers_for(region, self.records())
         if not receivers:
             raise MoveRefused(

@@ -89,7 +89,7 @@ class TrafficShiftOperator(BaseOperator):
 
     def _run(self, context, queue: list[dict], plan, results: list[dict]) -> dict:
         from include.failover.notify import refusal_alert, transition_alert
-        from include.failover.strategies import finish, plan_failback, plan_failover, take_step
+        from include.failover.strategies import finish, plan_move, take_step
         from include.failover.traffic import MoveRefused
 
         controller = self._controller()
@@ -97,19 +97,8 @@ class TrafficShiftOperator(BaseOperator):
         while plan is not None or queue:
             if plan is None:
                 action = queue.pop(0)
-                reason = action.get("reason", "the region is unhealthy")
                 try:
-                    if self.kind == "failover":
-                        plan = plan_failover(
-                            controller,
-                            action["region"],
-                            self.strategy,
-                            reason,
-                            override_breaker=action.get("override_circuit_breaker", False),
-                            held=action.get("held", False),
-                        )
-                    else:
-                        plan = plan_failback(controller, action["region"], reason)
+                    plan = plan_move(controller, action)
                 except MoveRefused as exc:
                     self.log.error("%s", exc)
                     results.append(

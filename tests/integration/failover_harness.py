@@ -223,14 +223,11 @@ class HealthLoop:
         return result
 
     def move(self, action: dict) -> None:
-        from include.failover.strategies import finish, plan_failback, plan_failover, take_step
+        from include.failover.strategies import finish, plan_move, take_step
         from include.failover.traffic import MoveRefused
 
         try:
-            if action["action"] == "failover":
-                plan = plan_failover(self.controller, action["region"], action["strategy"], action["reason"])
-            else:
-                plan = plan_failback(self.controller, action["region"], action["reason"])
+            plan = plan_move(self.controller, action)
             while True:
                 plan, outcome = take_step(self.controller, plan)
                 self.note(f"dns {action['region']} {plan.kind} step ({outcome}) -> {self.weights()}")
