@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -205,6 +206,103 @@ class FailoverConfig(_Strict):
         return self
 
 
+class AwsCostSource(_Strict):
+    """AWS Cost Explorer, read through an aws connection (the account's payer or member account)."""
+
+    connection: ConnId
+
+
+class GcpCostSource(_Strict):
+    """The Cloud Billing export to BigQuery, read through a google_cloud_platform connection."""
+
+    connection: ConnId
+    table: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{4,29}\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_]{1,1024}$",
+        description="project.dataset.gcp_billing_export_v1_<account>: the standard or detailed export table",
+    )
+    location: str = "US"
+
+
+class AzureCostSource(_Strict):
+    """Azure Cost Management ``Query`` on a scope, with credentials from an azure connection."""
+
+    connection: ConnId
+    scope: str = Field(pattern=r"^/subscriptions/[0-9a-fA-F-]{36}(/resourceGroups/[^/]+)?$")
+
+
+class CostSources(_Strict):
+    aws: AwsCostSource | None = None
+    gcp: GcpCostSource | None = None
+    azure: AzureCostSource | None = None
+
+
+class AnomalyRules(_Strict):
+    """When a service's cost in a region is anomalous (see ``include/cost/analysis.py``)."""
+
+    min_daily_cost: float = Field(default=5.0, ge=0, description="smaller daily costs are never anomalies")
+    day_over_day_ratio: float = Field(default=1.5, gt=1, description="today over yesterday")
+    baseline_days: int = Field(default=14, ge=3, le=90, description="trailing days of the baseline")
+    baseline_sigmas: float = Field(default=3.0, gt=0, description="standard deviations above the baseline mean")
+
+
+class Budget(_Strict):
+    """A monthly budget for one cloud, in one of its regions or (``region`` unset) all of them."""
+
+    provider: Provider
+    region: str | None = Field(default=None, description="the cloud's region id, as in FOCUS RegionId")
+    monthly: float = Field(gt=0, description="in the reporting currency")
+
+
+class Workload(_Strict):
+    """A workload the savings analysis looks at: what it requests, on which capacity, and whether it may move."""
+
+    name: Name
+    region: Name = Field(description="a region of this catalogue")
+    replicas: int = Field(ge=1)
+    cpu_request: float = Field(gt=0, description="vCPU per replica")
+    memory_request_gib: float = Field(gt=0, description="GiB per replica")
+    capacity: Literal["on_demand", "spot"] = "on_demand"
+    stateless: bool = False
+    interruptible: bool = Field(default=False, description="survives losing a replica at two minutes' notice")
+    utilisation: Literal["serving_metrics"] | None = Field(
+        default=None, description="where its used CPU and memory come from: the region's serving /metrics"
+    )
+
+
+class UnitPrice(_Strict):
+    """What one vCPU-hour and one GiB-hour of node capacity cost, in the reporting currency."""
+
+    vcpu_hour: float = Field(gt=0)
+    gib_hour: float = Field(gt=0)
+
+
+class CostConfig(_Strict):
+    """The daily cost pipeline: sources, currency, restatement window, savings rules, budgets."""
+
+    start_date: date = Field(description="the first day the daily DAG covers (catchup starts here)")
+    reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    exchange_rates: dict[Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")], float] = Field(
+        default={}, description="units of the reporting currency for one unit of each other currency"
+    )
+    restatement_days: int = Field(default=3, ge=1, le=45, description="recent days re-pulled by every run")
+    store_region: Name | None = Field(default=None, description="whose bucket holds cost data; default primary")
+    prefix: str = Field(default="cost", pattern=r"^[a-z0-9][a-z0-9/_-]*[a-z0-9]$")
+    sources: CostSources = CostSources()
+    spot_discount: float = Field(default=0.6, gt=0, lt=1, description="spot price = on-demand x (1 - discount)")
+    unit_prices: dict[Provider, UnitPrice] = {}
+    anomalies: AnomalyRules = AnomalyRules()
+    budgets: list[Budget] = []
+    budget_alert_percents: list[Annotated[int, Field(ge=1, le=500)]] = [50, 80, 100]
+    workloads: list[Workload] = []
+    notify_connection: ConnId | None = Field(default=None, description="an http connection to a webhook")
+
+    @model_validator(mode="after")
+    def _check_rates(self) -> CostConfig:
+        if self.reporting_currency in self.exchange_rates:
+            raise ValueError(f"exchange_rates must not list the reporting currency {self.reporting_currency}")
+        return self
+
+
 class Catalogue(_Strict):
     """All regions plus the DNS they are served under, the event queue and replication settings."""
 
@@ -214,6 +312,7 @@ class Catalogue(_Strict):
     replication: ReplicationConfig = ReplicationConfig()
     health: HealthConfig = HealthConfig()
     failover: FailoverConfig = FailoverConfig()
+    cost: CostConfig | None = None
 
     @model_validator(mode="after")
     def _check_regions_together(self) -> Catalogue:
@@ -240,11 +339,26 @@ class Catalogue(_Strict):
                 raise ValueError(
                     f"region {region.name!r}: dns_record {region.dns_record!r} is not inside zone {self.dns.zone!r}"
                 )
+        if self.cost is not None:
+            self._check_cost_against_regions(self.cost, names)
         for point in self.health.vantage_points:
             unknown = sorted(set(point.endpoints) - set(names))
             if unknown:
                 raise ValueError(f"vantage point {point.name!r} names unknown regions: {', '.join(unknown)}")
         return self
+
+    def _check_cost_against_regions(self, cost: CostConfig, names: list[str]) -> None:
+        if cost.store_region is not None and cost.store_region not in names:
+            raise ValueError(f"cost.store_region {cost.store_region!r} is not a region of this catalogue")
+        providers = {r.name: r.provider for r in self.regions}
+        for workload in cost.workloads:
+            if workload.region not in names:
+                raise ValueError(f"cost workload {workload.name!r}: unknown region {workload.region!r}")
+            if providers[workload.region] not in cost.unit_prices:
+                raise ValueError(
+                    f"cost workload {workload.name!r} runs on {providers[workload.region]}, "
+                    "which has no cost.unit_prices entry"
+                )
 
     @cached_property
     def by_name(self) -> dict[str, Region]:
@@ -265,6 +379,13 @@ class Catalogue(_Strict):
     def secondary(self) -> Region | None:
         """The failover record's SECONDARY: the first region after the primary in catalogue order."""
         return next((r for r in self.regions if not r.primary), None)
+
+    @property
+    def cost_store_region(self) -> Region:
+        """The region whose bucket holds cost data and reports (the primary unless ``cost.store_region``)."""
+        if self.cost is None or self.cost.store_region is None:
+            return self.primary
+        return self.region(self.cost.store_region)
 
     def strategy_of(self, region: Region) -> str:
         """The failover strategy for ``region``: its own, or the catalogue's default."""
