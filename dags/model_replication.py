@@ -20,8 +20,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.task.trigger_rule import TriggerRule
 
 from include.catalogue import load_catalogue
-from include.dag_defaults import START_DATE, default_args
-from include.replication import POOLS
+from include.dag_defaults import REPLICATION_POOL, START_DATE, default_args
 from include.replication.events import model_events_asset
 from include.replication.manifest import MODEL_NAME, VERSION
 
@@ -117,7 +116,7 @@ def model_replication():
     @task(
         multiple_outputs=False,
         map_index_template="{{ replica_label }}",
-        pool=next(iter(POOLS)),
+        pool=REPLICATION_POOL,
         execution_timeout=timedelta(hours=2),
     )
     def copy(item: dict) -> dict:

@@ -13,8 +13,7 @@ from datetime import timedelta
 from airflow.sdk import Param, dag, task
 from airflow.task.trigger_rule import TriggerRule
 
-from include.dag_defaults import START_DATE, default_args
-from include.replication import POOLS
+from include.dag_defaults import REPLICATION_POOL, START_DATE, default_args
 
 VERSIONS_PER_BATCH = 20  # keeps the map short: 100 batches cover 2,000 model versions
 
@@ -43,7 +42,7 @@ def replication_audit():
         print(f"{len(versions)} model version(s) registered")
         return [versions[i : i + VERSIONS_PER_BATCH] for i in range(0, len(versions), VERSIONS_PER_BATCH)]
 
-    @task(pool=next(iter(POOLS)), execution_timeout=timedelta(hours=2))
+    @task(pool=REPLICATION_POOL, execution_timeout=timedelta(hours=2))
     def audit(batch: list[dict], params: dict) -> list[dict]:
         """Read back every copy of each version in the batch; repair what drifted."""
         from dataclasses import asdict

@@ -280,6 +280,7 @@ class CostConfig(_Strict):
     """The daily cost pipeline: sources, currency, restatement window, savings rules, budgets."""
 
     start_date: date = Field(description="the first day the daily DAG covers (catchup starts here)")
+    catchup: bool = Field(default=True, description="run every missed day since start_date when unpaused")
     reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     exchange_rates: dict[Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")], float] = Field(
         default={}, description="units of the reporting currency for one unit of each other currency"
@@ -294,6 +295,7 @@ class CostConfig(_Strict):
     budgets: list[Budget] = []
     budget_alert_percents: list[Annotated[int, Field(ge=1, le=500)]] = [50, 80, 100]
     workloads: list[Workload] = []
+    utilisation_window_seconds: float = Field(default=10, gt=0, le=600, description="between two /metrics reads")
     notify_connection: ConnId | None = Field(default=None, description="an http connection to a webhook")
 
     @model_validator(mode="after")

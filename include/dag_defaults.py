@@ -1,4 +1,4 @@
-"""What every DAG of the platform shares: its owner, a fixed start date, and retries with backoff."""
+"""What every DAG of the platform shares: its owner, a fixed start date, retries with backoff, and pools."""
 
 from __future__ import annotations
 
@@ -8,6 +8,15 @@ import pendulum
 
 OWNER = "ml-platform"
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+REPLICATION_POOL = "model_replication"
+COST_API_POOL = "cost_api"
+# Airflow pools the platform's tasks run in: name -> (slots, description). Created by the local platform and
+# by docker-compose's airflow-init; create them the same way in other deployments.
+POOLS = {
+    REPLICATION_POOL: (4, "Concurrent model copies: bounds load on the cloud storage APIs"),
+    COST_API_POOL: (2, "Concurrent billing-API extracts: Cost Explorer and Cost Management throttle per account"),
+}
 
 
 def default_args(retries: int, retry_delay: timedelta, max_retry_delay: timedelta = timedelta(minutes=5)) -> dict:

@@ -193,7 +193,7 @@ def _check_redis(settings: AirflowSettings) -> None:
 
 def pool_commands() -> list[list[str]]:
     """``airflow pools set`` for each pool the platform's tasks run in (idempotent)."""
-    from include.replication import POOLS
+    from include.dag_defaults import POOLS
 
     return [[_airflow(), "pools", "set", name, str(slots), text] for name, (slots, text) in POOLS.items()]
 

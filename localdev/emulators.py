@@ -196,4 +196,11 @@ def connection_env(catalogue: Catalogue, ports: EmulatorPorts) -> dict[str, str]
         "password": LOCAL_AWS_KEY,
         "extra": {**aws_extra, "region_name": "us-east-1"},  # Route 53 is global, signed for us-east-1
     }
+    if catalogue.cost is not None and catalogue.cost.sources.aws is not None:
+        conns[catalogue.cost.sources.aws.connection] = {
+            "conn_type": "aws",
+            "login": LOCAL_AWS_KEY,
+            "password": LOCAL_AWS_KEY,
+            "extra": {**aws_extra, "region_name": "us-east-1"},  # Cost Explorer's endpoint is in us-east-1
+        }
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}

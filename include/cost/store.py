@@ -2,7 +2,8 @@
 
 Layout under the catalogue's ``cost.prefix`` (default ``cost``), in the bucket of ``cost_store_region``::
 
-    cost/focus/day=2026-11-23/provider=gcp/focus.parquet
+    cost/source/day=2026-11-23/provider=gcp/part.parquet    what the billing API returned, as extracted
+    cost/focus/day=2026-11-23/provider=gcp/part.parquet     the same rows normalised to FOCUS 1.2
     cost/reports/day=2026-11-23/report.html
     cost/reports/day=2026-11-23/report.json
 
@@ -23,12 +24,15 @@ import pyarrow.parquet as pq
 from include.cost.focus import FOCUS_SCHEMA
 from include.objectstore import ObjectNotFound, ObjectStore
 
+LAYERS = ("source", "focus")
 REPORT_KINDS = ("html", "json")
 _DAY = re.compile(r"/day=(\d{4}-\d{2}-\d{2})/")
 
 
-def focus_key(prefix: str, day: date, provider: str) -> str:
-    return f"{prefix}/focus/day={day.isoformat()}/provider={provider}/focus.parquet"
+def partition_key(prefix: str, layer: str, day: date, provider: str) -> str:
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
+    return f"{prefix}/{layer}/day={day.isoformat()}/provider={provider}/part.parquet"
 
 
 def report_key(prefix: str, day: date, kind: str) -> str:
@@ -37,20 +41,18 @@ def report_key(prefix: str, day: date, kind: str) -> str:
     return f"{prefix}/reports/day={day.isoformat()}/report.{kind}"
 
 
-def write_partition(store: ObjectStore, prefix: str, day: date, provider: str, table: pa.Table, info: dict) -> str:
-    """Write one day of one provider as a single Parquet object; ``info`` goes into the file's metadata."""
-    table = table.cast(FOCUS_SCHEMA).replace_schema_metadata({"mlp_partition": json.dumps(info, sort_keys=True)})
+def write_partition(store: ObjectStore, key: str, table: pa.Table, info: dict) -> None:
+    """Write one partition as a single Parquet object; ``info`` goes into the file's metadata."""
+    table = table.replace_schema_metadata({"mlp_partition": json.dumps(info, sort_keys=True, default=str)})
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
-    key = focus_key(prefix, day, provider)
     store.put_bytes(key, buffer.getvalue(), metadata={"rows": str(table.num_rows)})
-    return key
 
 
-def read_partition(store: ObjectStore, prefix: str, day: date, provider: str) -> tuple[pa.Table, dict] | None:
+def read_partition(store: ObjectStore, key: str) -> tuple[pa.Table, dict] | None:
     """One partition and the ``info`` written with it, or ``None`` if it was never written."""
     try:
-        data = store.get_bytes(focus_key(prefix, day, provider))
+        data = store.get_bytes(key)
     except ObjectNotFound:
         return None
     table = pq.read_table(io.BytesIO(data))
@@ -58,14 +60,19 @@ def read_partition(store: ObjectStore, prefix: str, day: date, provider: str) ->
     return table.replace_schema_metadata(None), info
 
 
-def read_focus(store: ObjectStore, prefix: str, days: list[date], providers: list[str]) -> pa.Table:
-    """All partitions that exist for ``days`` x ``providers``, as one FOCUS table."""
-    tables = [FOCUS_SCHEMA.empty_table()]
+def read_focus(
+    store: ObjectStore, prefix: str, days: list[date], providers: list[str], columns: list[str] | None = None
+) -> pa.Table:
+    """The FOCUS partitions that exist for ``days`` x ``providers`` as one table (only ``columns``, if given)."""
+    schema = pa.schema([FOCUS_SCHEMA.field(name) for name in columns]) if columns else FOCUS_SCHEMA
+    tables = [schema.empty_table()]
     for day in days:
         for provider in providers:
-            found = read_partition(store, prefix, day, provider)
-            if found is not None:
-                tables.append(found[0])
+            try:
+                data = store.get_bytes(partition_key(prefix, "focus", day, provider))
+            except ObjectNotFound:
+                continue
+            tables.append(pq.read_table(io.BytesIO(data), columns=schema.names).cast(schema))
     return pa.concat_tables(tables)
 
 

@@ -7,13 +7,12 @@ The text is in ``text`` too, which Slack-style incoming webhooks display as is.
 
 from __future__ import annotations
 
-import logging
 import time
 
+from include.alerts import send_alerts as post_alerts
 from include.catalogue import Catalogue
 from include.failover.machine import Transition
 
-log = logging.getLogger(__name__)
 SEVERITY = {"UNHEALTHY": "critical", "FAILOVER": "critical", "DEGRADED": "warning"}
 
 
@@ -45,15 +44,5 @@ def refusal_alert(region: str, reason: str, run_id: str | None = None) -> dict:
 
 
 def send_alerts(catalogue: Catalogue, alerts: list[dict]) -> int:
-    """Log every alert and POST it to the notify connection, if one is set; the number sent to it."""
-    for alert in alerts:
-        log.warning("failover alert [%s] %s", alert["severity"], alert["text"])
-    conn_id = catalogue.failover.notify_connection
-    if not conn_id or not alerts:
-        return 0
-    from airflow.providers.http.hooks.http import HttpHook
-
-    hook = HttpHook(method="POST", http_conn_id=conn_id)
-    for alert in alerts:
-        hook.run(endpoint="", json=alert, extra_options={"timeout": 10})
-    return len(alerts)
+    """Log every alert and POST it to ``failover.notify_connection``, if set; the number posted."""
+    return post_alerts(catalogue.failover.notify_connection, alerts, "failover")

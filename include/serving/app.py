@@ -17,7 +17,8 @@ flight, so in-flight / capacity is the service's utilisation. Endpoints:
 - ``GET /health``: liveness (the process answers)
 - ``GET /ready``: readiness (a verified model is loaded), 503 with the reason otherwise
 - ``GET /metrics``: Prometheus text (requests, errors, latency, model loaded, in-flight requests, capacity,
-  time of the last successful verification)
+  time of the last successful verification, and the process's CPU seconds and resident memory under the
+  standard ``process_*`` names, which the cost pipeline's right-sizing samples)
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import resource
 import threading
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -183,7 +186,20 @@ class ServingState:
         lines = []
         for name, kind, value in samples:
             lines += [f"# TYPE {name} {kind}", f"{name}{{{labels}}} {value}"]
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        lines += [
+            "# TYPE process_cpu_seconds_total counter",
+            f"process_cpu_seconds_total {usage.ru_utime + usage.ru_stime:.3f}",
+            "# TYPE process_resident_memory_bytes gauge",
+            f"process_resident_memory_bytes {_resident_bytes()}",
+        ]
         return "\n".join(lines) + "\n"
+
+
+def _resident_bytes() -> int:
+    """The process's resident set size now (Linux ``/proc/self/statm``)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize()
 
 
 class StoreWatcher:

@@ -66,7 +66,10 @@ def extract_aws(source: AwsCostSource, first_day: date, last_day: date) -> pa.Ta
     """Daily unblended and amortised cost and usage per service and region for ``first_day``..``last_day``."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client, account_id = cost_explorer_client(source)
+    try:
+        client, account_id = cost_explorer_client(source)
+    except (BotoCoreError, ClientError) as error:
+        raise SourceUnavailable(f"aws connection {source.connection!r} is unusable or unreachable: {error}") from error
     request = {
         "TimePeriod": {"Start": first_day.isoformat(), "End": (last_day + timedelta(days=1)).isoformat()},
         "Granularity": "DAILY",

@@ -1,0 +1,140 @@
+"""Daily multi-cloud cost: AWS, GCP and Azure billing, normalised to FOCUS 1.2, analysed and reported.
+
+Runs at 06:00 UTC and covers the previous UTC day plus the days before it that clouds still restate
+(``cost.restatement_days``, or ``lookback_days`` in the trigger form: 90 loads a quarter of history). One
+extract task per cloud pulls the window into day partitions; each cloud's rows are normalised and reconciled
+against the source's own totals; the report (HTML and JSON, next to the data, and under Browse > Cost report
+in this UI) shows cost per cloud, region and service, top movers, anomalies, savings and budgets. Every task
+replaces whole day partitions, so reruns, catchup and ``airflow backfill create`` give the same result.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from include.catalogue import load_catalogue
+from include.dag_defaults import COST_API_POOL, START_DATE, default_args
+
+CATALOGUE = load_catalogue()  # a local file: no network at parse time
+COST = CATALOGUE.cost
+
+
+def _day_covered(logical_date) -> str:
+    """A run at 06:00 UTC on day D reports on day D - 1, the last complete UTC day."""
+    return (pendulum.instance(logical_date).in_timezone("UTC") - timedelta(days=1)).date().isoformat()
+
+
+def _failing_for_good(error: Exception) -> Exception:
+    """Bad data does not get better with retries: fail the task at once, naming the problem."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.cost.focus import CurrencyRateMissing, ReconciliationError
+    from include.cost.pipeline import CostNotConfigured
+    from include.cost.sources import SchemaDrift
+
+    if isinstance(error, SchemaDrift | CurrencyRateMissing | ReconciliationError | CostNotConfigured):
+        return AirflowFailException(f"{type(error).__name__}: {error}")
+    return error
+
+
+@dag(
+    dag_id="cost_report",
+    schedule=CronTriggerTimetable("0 6 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(COST.start_date.year, COST.start_date.month, COST.start_date.day, 6, tz="UTC")
+    if COST
+    else START_DATE,
+    catchup=COST.catchup if COST else False,
+    max_active_runs=1,  # runs overlap in the days they restate
+    tags=["cost", "finops"],
+    doc_md=__doc__,
+    default_args=default_args(retries=3, retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=30)),
+    params={
+        "lookback_days": Param(
+            COST.restatement_days if COST else 3,
+            type="integer",
+            minimum=1,
+            maximum=400,
+            title="Days to (re)load",
+            description="The reported day and the days before it. Clouds restate the last few days; "
+            "90 loads a quarter of history for a first report.",
+        ),
+    },
+)
+def cost_report():
+    @task(multiple_outputs=True)
+    def plan(params: dict, logical_date=None) -> dict:
+        """The days this run covers and the clouds that have a billing source."""
+        from datetime import date
+
+        from include.cost.pipeline import configured_providers, window
+
+        day = date.fromisoformat(_day_covered(logical_date))
+        days = window(day, params["lookback_days"])
+        providers = configured_providers(load_catalogue())
+        print(f"reporting on {day}; (re)loading {days[0]}..{days[-1]} from {', '.join(providers)}")
+        return {"day": day.isoformat(), "days": [d.isoformat() for d in days], "providers": providers}
+
+    @task(multiple_outputs=False, pool=COST_API_POOL, execution_timeout=timedelta(hours=1))
+    def extract(provider: str, days: list[str], run_id=None) -> dict:
+        """One cloud's billing API for the window, into day partitions of source rows."""
+        from datetime import date
+
+        from include.cost.pipeline import extract_window
+
+        try:
+            return extract_window(load_catalogue(), provider, [date.fromisoformat(d) for d in days], run_id)
+        except Exception as error:
+            raise _failing_for_good(error) from error
+
+    @task(multiple_outputs=False, execution_timeout=timedelta(hours=1))
+    def normalise(extracted: dict, run_id=None) -> dict:
+        """The cloud's source partitions to FOCUS 1.2, reconciled against the source's totals."""
+        from datetime import date
+
+        from include.cost.pipeline import normalise_window
+
+        days = [date.fromisoformat(d) for d in extracted["days"]]
+        try:
+            return {**normalise_window(load_catalogue(), extracted["provider"], days, run_id), "extracted": extracted}
+        except Exception as error:
+            raise _failing_for_good(error) from error
+
+    @task(multiple_outputs=False, execution_timeout=timedelta(minutes=10))
+    def sample_utilisation() -> dict:
+        """Used CPU and memory of the workloads that expose them, for right-sizing."""
+        from include.cost.utilisation import sample_workloads
+
+        catalogue = load_catalogue()
+        return sample_workloads(catalogue, catalogue.cost.utilisation_window_seconds if catalogue.cost else 10)
+
+    @task(multiple_outputs=False, execution_timeout=timedelta(minutes=30))
+    def report(day: str, normalised: list[dict], utilisation: dict) -> dict:
+        """Analyse 90 days up to the reported day and write the HTML and JSON report next to the data."""
+        from datetime import date
+
+        from include.cost.pipeline import build_daily_report, report_summary
+
+        notes = [note for result in normalised for note in result["extracted"]["notes"] + result["notes"]]
+        built = build_daily_report(load_catalogue(), date.fromisoformat(day), utilisation, notes)
+        summary = report_summary(load_catalogue(), built)
+        print(summary["headline"])
+        return summary
+
+    @task(retries=2)
+    def send_budget_alerts(summary: dict) -> int:
+        """Post the budget and anomaly alerts to the cost webhook (and the log)."""
+        from include.cost.pipeline import send_cost_alerts
+
+        return send_cost_alerts(load_catalogue(), summary["alerts"])
+
+    planned = plan()
+    extracted = extract.partial(days=planned["days"]).expand(provider=planned["providers"])
+    summary = report(planned["day"], normalise.expand(extracted=extracted), sample_utilisation())
+    send_budget_alerts(summary)
+
+
+cost_report()

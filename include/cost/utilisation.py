@@ -1,0 +1,62 @@
+"""Used CPU and memory of the catalogue's workloads, for right-sizing.
+
+A workload with ``utilisation: serving_metrics`` is sampled from its region's serving endpoint: ``/metrics``
+is read twice, ``window_seconds`` apart; used CPU is the growth of ``process_cpu_seconds_total`` over that
+time, used memory the larger ``process_resident_memory_bytes`` of the two reads. Behind a load balancer the
+two reads may reach different replicas, so one sample is one replica's use, not an average. A workload whose
+endpoint does not answer gets no figure (and no recommendation), never a zero.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import httpx
+
+from include.catalogue import Catalogue
+
+log = logging.getLogger(__name__)
+
+_SAMPLE = re.compile(r"^(process_cpu_seconds_total|process_resident_memory_bytes)(?:\{[^}]*\})? ([0-9.eE+-]+)$", re.M)
+
+
+def read_process_metrics(endpoint: str, timeout: float = 5.0) -> dict[str, float]:
+    """``process_cpu_seconds_total`` and ``process_resident_memory_bytes`` from an endpoint's ``/metrics``."""
+    answer = httpx.get(endpoint.rstrip("/") + "/metrics", timeout=timeout)
+    answer.raise_for_status()
+    found = {name: float(value) for name, value in _SAMPLE.findall(answer.text)}
+    if len(found) != 2:
+        raise ValueError(f"{endpoint}/metrics has no process_cpu_seconds_total or process_resident_memory_bytes")
+    return found
+
+
+def sample_workloads(catalogue: Catalogue, window_seconds: float = 10.0) -> dict[str, dict]:
+    """Used CPU cores and memory GiB per replica, keyed ``"<workload>@<region>"``, for every sampled workload."""
+    workloads = [w for w in (catalogue.cost.workloads if catalogue.cost else []) if w.utilisation]
+    first: dict[str, tuple[float, dict[str, float]]] = {}
+    for workload in workloads:
+        endpoint = catalogue.region(workload.region).serving_endpoint
+        try:
+            first[f"{workload.name}@{workload.region}"] = (time.monotonic(), read_process_metrics(endpoint))
+        except (httpx.HTTPError, ValueError) as error:
+            log.warning("no utilisation for %s in %s: %s", workload.name, workload.region, error)
+    if first:
+        time.sleep(window_seconds)
+    used: dict[str, dict] = {}
+    for workload in workloads:
+        key = f"{workload.name}@{workload.region}"
+        if key not in first:
+            continue
+        started, before = first[key]
+        try:
+            after = read_process_metrics(catalogue.region(workload.region).serving_endpoint)
+        except (httpx.HTTPError, ValueError) as error:
+            log.warning("no utilisation for %s in %s: %s", workload.name, workload.region, error)
+            continue
+        elapsed = time.monotonic() - started
+        cpu = max(0.0, after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]) / elapsed
+        memory = max(after["process_resident_memory_bytes"], before["process_resident_memory_bytes"]) / 2**30
+        used[key] = {"cpu_cores": round(cpu, 4), "memory_gib": round(memory, 4), "window_seconds": round(elapsed, 1)}
+    return used
