@@ -223,10 +223,12 @@ def run_rclone(catalogue: Catalogue, ports: EmulatorPorts, manifest: Manifest) -
 def local_clouds(state_dir: Path, catalogue: Catalogue) -> Generator[EmulatorPorts]:
     """The three emulators on free loopback ports, provisioned, with their connections in ``os.environ``."""
     table = ProcessTable(state_dir / "run", state_dir / "logs")
-    ports = EmulatorPorts(moto=free_port(), azurite=free_port(), gcs=free_port())
+    ports = EmulatorPorts(
+        moto=free_port(), azurite=free_port(), gcs=free_port(), bigquery=free_port(), cost_management=free_port()
+    )
     os.environ["AIRFLOW_HOME"] = str(state_dir / "airflow")
     os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
-    os.environ.update(connection_env(catalogue, ports))
+    os.environ.update(connection_env(catalogue, ports, state_dir / "data"))
     try:
         start_emulators(table, ports, state_dir / "data")
         provision(catalogue)

@@ -1,7 +1,9 @@
 """Daily multi-cloud cost: AWS, GCP and Azure billing, normalised to FOCUS 1.2, analysed and reported.
 
 Runs at 06:00 UTC and covers the previous UTC day plus the days before it that clouds still restate
-(``cost.restatement_days``, or ``lookback_days`` in the trigger form: 90 loads a quarter of history). One
+(``cost.restatement_days``, or ``lookback_days`` in the trigger form). The first run, when nothing is stored
+yet, loads ``cost.history_days`` (90) so that its report has a baseline. It starts paused: unpause it once
+the catalogue's ``cost.sources`` name working connections. One
 extract task per cloud pulls the window into day partitions; each cloud's rows are normalised and reconciled
 against the source's own totals; the report (HTML and JSON, next to the data, and under Browse > Cost report
 in this UI) shows cost per cloud, region and service, top movers, anomalies, savings and budgets. Every task
@@ -49,6 +51,7 @@ def _failing_for_good(error: Exception) -> Exception:
     else START_DATE,
     catchup=COST.catchup if COST else False,
     max_active_runs=1,  # runs overlap in the days they restate
+    is_paused_upon_creation=True,
     tags=["cost", "finops"],
     doc_md=__doc__,
     default_args=default_args(retries=3, retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=30)),
@@ -59,8 +62,8 @@ def _failing_for_good(error: Exception) -> Exception:
             minimum=1,
             maximum=400,
             title="Days to (re)load",
-            description="The reported day and the days before it. Clouds restate the last few days; "
-            "90 loads a quarter of history for a first report.",
+            description="The reported day and the days before it: clouds restate the last few days. "
+            "A first run loads cost.history_days whatever this says.",
         ),
     },
 )
@@ -70,11 +73,12 @@ def cost_report():
         """The days this run covers and the clouds that have a billing source."""
         from datetime import date
 
-        from include.cost.pipeline import configured_providers, window
+        from include.cost.pipeline import configured_providers, days_to_load
 
+        catalogue = load_catalogue()
         day = date.fromisoformat(_day_covered(logical_date))
-        days = window(day, params["lookback_days"])
-        providers = configured_providers(load_catalogue())
+        days = days_to_load(catalogue, day, params["lookback_days"])
+        providers = configured_providers(catalogue)
         print(f"reporting on {day}; (re)loading {days[0]}..{days[-1]} from {', '.join(providers)}")
         return {"day": day.isoformat(), "days": [d.isoformat() for d in days], "providers": providers}
 

@@ -286,6 +286,9 @@ class CostConfig(_Strict):
         default={}, description="units of the reporting currency for one unit of each other currency"
     )
     restatement_days: int = Field(default=3, ge=1, le=45, description="recent days re-pulled by every run")
+    history_days: int = Field(
+        default=90, ge=1, le=400, description="what the first run loads, when no FOCUS data is stored yet"
+    )
     store_region: Name | None = Field(default=None, description="whose bucket holds cost data; default primary")
     prefix: str = Field(default="cost", pattern=r"^[a-z0-9][a-z0-9/_-]*[a-z0-9]$")
     sources: CostSources = CostSources()

@@ -32,7 +32,7 @@ from localdev.processes import ProcessTable, StartupError, ensure_ports_free
 from localdev.serving import serving_name, start_serving, wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-EMULATORS = ["moto", "azurite", "fake-gcs"]
+EMULATORS = ["moto", "azurite", "fake-gcs", "bigquery", "cost-management"]
 HEALTH_DAG = "region_health"
 
 
@@ -108,7 +108,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         table.stop_all()
 
     ensure_ports_free({"the Airflow API server": settings.api_port}, hint="choose another port with MLP_AIRFLOW_PORT")
-    connections = connection_env(catalogue, ports) | state_connection_env(catalogue, settings)
+    connections = connection_env(catalogue, ports, state_dir / "data") | state_connection_env(catalogue, settings)
     env = airflow_env(settings, connections, catalogue_path().resolve())
     (state_dir / "topology").write_text(settings.topology)
     try:
@@ -207,7 +207,9 @@ def cmd_region(args: argparse.Namespace) -> int:
         return 0
     catalogue = load_catalogue()
     settings = AirflowSettings.from_env(state_dir, _running_topology(state_dir))
-    connections = connection_env(catalogue, EmulatorPorts.from_env()) | state_connection_env(catalogue, settings)
+    connections = connection_env(catalogue, EmulatorPorts.from_env(), state_dir / "data") | state_connection_env(
+        catalogue, settings
+    )
     env = airflow_env(settings, connections, catalogue_path().resolve())
     restart_serving(table, catalogue, env, region, DEMO_MODEL, DEMO_VERSION)
     print(f"{region} serves again; region_health fails it back once it has been stable.")

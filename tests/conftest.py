@@ -96,9 +96,13 @@ def local_clouds(tmp_path_factory) -> Iterator[LocalClouds]:
 
     state = tmp_path_factory.mktemp("clouds")
     table = ProcessTable(state / "run", state / "logs")
-    ports = EmulatorPorts(moto=free_port(), azurite=free_port(), gcs=free_port())
+    ports = EmulatorPorts(
+        moto=free_port(), azurite=free_port(), gcs=free_port(), bigquery=free_port(), cost_management=free_port()
+    )
     catalogue = load_catalogue()
-    connections = connection_env(catalogue, ports) | state_connection_env(catalogue, AirflowSettings(state_dir=state))
+    connections = connection_env(catalogue, ports, state / "data") | state_connection_env(
+        catalogue, AirflowSettings(state_dir=state)
+    )
     os.environ.update(connections)
     try:
         start_emulators(table, ports, state / "data")

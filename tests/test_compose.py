@@ -107,7 +107,9 @@ def test_airflow_services_share_the_same_connections(airflow_services: dict[str,
 
     catalogue = load_catalogue()
     settings = AirflowSettings(state_dir=REPO_ROOT / ".local", topology="production")
-    local = connection_env(catalogue, EmulatorPorts()) | state_connection_env(catalogue, settings)
+    local = connection_env(catalogue, EmulatorPorts(), REPO_ROOT / ".local" / "data") | state_connection_env(
+        catalogue, settings
+    )
     conn_types = {name: json.loads(value)["conn_type"] for name, value in first.items()}
     assert conn_types == {name: json.loads(value)["conn_type"] for name, value in local.items()}
 

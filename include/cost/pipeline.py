@@ -35,6 +35,7 @@ REPORT_COLUMNS = [
     "BilledCost",
     "EffectiveCost",
     "ListCost",
+    "BillingCurrency",
     "ChargeCategory",
     "ServiceName",
     "ServiceCategory",
@@ -67,6 +68,15 @@ def window(day: date, lookback_days: int) -> list[date]:
     if lookback_days < 1:
         raise ValueError(f"lookback_days must be at least 1, got {lookback_days}")
     return [day - timedelta(days=offset) for offset in range(lookback_days - 1, -1, -1)]
+
+
+def days_to_load(catalogue: Catalogue, day: date, lookback_days: int) -> list[date]:
+    """The window of a run for ``day``; the first run (no FOCUS data stored yet) loads ``cost.history_days``,
+    so that its report already has a baseline to compare with."""
+    cost = cost_config(catalogue)
+    if not _store(catalogue).list_keys(f"{cost.prefix}/focus/"):
+        lookback_days = max(lookback_days, cost.history_days)
+    return window(day, lookback_days)
 
 
 def _extractor(provider: str):

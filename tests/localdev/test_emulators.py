@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -18,21 +19,25 @@ from localdev.emulators import (
 )
 from localdev.processes import ProcessTable, StartupError, free_port
 
-PORTS = EmulatorPorts(moto=1, azurite=2, gcs=3)
+PORTS = EmulatorPorts(moto=1, azurite=2, gcs=3, bigquery=4, cost_management=5)
+DATA_DIR = Path("/srv/mlp/data")
 
 
 @pytest.fixture(scope="module")
 def conns() -> dict[str, dict]:
     """connection_env over the shipped catalogue, each value decoded from JSON."""
-    return {name: json.loads(value) for name, value in connection_env(load_catalogue(), PORTS).items()}
+    return {name: json.loads(value) for name, value in connection_env(load_catalogue(), PORTS, DATA_DIR).items()}
 
 
-def test_one_variable_per_storage_connection_plus_dns(conns):
+def test_one_variable_per_storage_connection_plus_dns_and_cost_sources(conns):
     """Kubernetes connections are left out: no cluster runs locally."""
     assert sorted(conns) == [
+        "AIRFLOW_CONN_AWS_COST",
         "AIRFLOW_CONN_AWS_ROUTE53",
         "AIRFLOW_CONN_AWS_US_WEST_2",
+        "AIRFLOW_CONN_AZURE_COST",
         "AIRFLOW_CONN_AZURE_EASTUS",
+        "AIRFLOW_CONN_GCP_BILLING",
         "AIRFLOW_CONN_GCP_EUROPE_WEST1",
     ]
     assert not any("K8S" in name for name in conns)
@@ -63,15 +68,28 @@ def test_dns_connection_goes_to_moto(conns):
     assert conn["extra"]["endpoint_url"] == "http://127.0.0.1:1"
 
 
+def test_cost_source_connections_reach_the_stand_ins(conns):
+    assert conns["AIRFLOW_CONN_AWS_COST"]["extra"]["endpoint_url"] == "http://127.0.0.1:1"
+    assert conns["AIRFLOW_CONN_GCP_BILLING"]["extra"]["api_endpoint"] == "http://127.0.0.1:4"
+    azure = conns["AIRFLOW_CONN_AZURE_COST"]
+    assert azure["conn_type"] == "azure"
+    assert azure["extra"]["management_endpoint"] == "https://127.0.0.1:5"
+    assert azure["extra"]["ca_bundle"] == str(DATA_DIR / "cost-management" / "cert.pem")
+
+
 def test_ports_from_env(monkeypatch):
     monkeypatch.setenv("MLP_MOTO_PORT", "15000")
     monkeypatch.setenv("MLP_AZURITE_PORT", "20000")
     monkeypatch.setenv("MLP_GCS_PORT", "14443")
-    assert EmulatorPorts.from_env() == EmulatorPorts(moto=15000, azurite=20000, gcs=14443)
+    monkeypatch.setenv("MLP_BIGQUERY_PORT", "19050")
+    monkeypatch.setenv("MLP_COST_MANAGEMENT_PORT", "19060")
+    assert EmulatorPorts.from_env() == EmulatorPorts(
+        moto=15000, azurite=20000, gcs=14443, bigquery=19050, cost_management=19060
+    )
 
 
 def test_ports_from_env_defaults(monkeypatch):
-    for name in ("MLP_MOTO_PORT", "MLP_AZURITE_PORT", "MLP_GCS_PORT"):
+    for name in ("MLP_MOTO_PORT", "MLP_AZURITE_PORT", "MLP_GCS_PORT", "MLP_BIGQUERY_PORT", "MLP_COST_MANAGEMENT_PORT"):
         monkeypatch.delenv(name, raising=False)
     assert EmulatorPorts.from_env() == EmulatorPorts()
 
@@ -87,7 +105,9 @@ def test_taken_port_is_refused_before_anything_starts(tmp_path):
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         taken = sock.getsockname()[1]
-        ports = EmulatorPorts(moto=taken, azurite=free_port(), gcs=free_port())
+        ports = EmulatorPorts(
+            moto=taken, azurite=free_port(), gcs=free_port(), bigquery=free_port(), cost_management=free_port()
+        )
         try:
             with pytest.raises(StartupError) as excinfo:
                 start_emulators(table, ports, tmp_path / "data", timeout=5)
