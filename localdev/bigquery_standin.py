@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ipaddress
 import json
 import re
 import threading
@@ -570,8 +569,6 @@ class StandInServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, host: str, port: int, quiet: bool = False):
-        if not ipaddress.ip_address(host).is_loopback:
-            raise ValueError(f"the BigQuery stand-in binds to loopback addresses only, not {host}")
         self.standin = StandIn()
         self.quiet = quiet
         super().__init__((host, port), Handler)
@@ -649,7 +646,7 @@ def seed_billing_export(endpoint: str, table_id: str, rows: pa.Table) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (default); 0.0.0.0 only inside a container")
     parser.add_argument("--port", type=int, default=9050)
     parser.add_argument("--quiet", action="store_true", help="no access log")
     args = parser.parse_args(argv)

@@ -384,8 +384,9 @@ class StandInServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def ensure_certificate(tls_dir: Path) -> tuple[Path, Path]:
-    """``cert.pem`` and ``key.pem`` in ``tls_dir``: a self-signed certificate for 127.0.0.1, made once."""
+def ensure_certificate(tls_dir: Path, hostnames: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """``cert.pem`` and ``key.pem`` in ``tls_dir``: a self-signed certificate for 127.0.0.1, localhost and
+    ``hostnames`` (a container's service name), made once."""
     cert_path, key_path = tls_dir / "cert.pem", tls_dir / "key.pem"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
@@ -407,7 +408,12 @@ def ensure_certificate(tls_dir: Path) -> tuple[Path, Path]:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=825))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.DNSName(name) for name in ("localhost", *hostnames)),
+                ]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -500,7 +506,8 @@ def default_tls_dir() -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1"], help="loopback only")
+    parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (default); 0.0.0.0 only inside a container")
+    parser.add_argument("--tls-hostname", action="append", default=[], help="a further name the certificate covers")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument(
         "--tls-dir",
@@ -509,7 +516,7 @@ def main(argv: list[str] | None = None) -> None:
         help="certificate directory (default: $MLP_STATE_DIR/cost-management, else .local/cost-management)",
     )
     args = parser.parse_args(argv)
-    cert_path, key_path = ensure_certificate((args.tls_dir or default_tls_dir()).resolve())
+    cert_path, key_path = ensure_certificate((args.tls_dir or default_tls_dir()).resolve(), tuple(args.tls_hostname))
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert_path, key_path)
     server = StandInServer(args.host, args.port, tls)
