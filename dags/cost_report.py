@@ -23,6 +23,7 @@ from include.dag_defaults import COST_API_POOL, START_DATE, default_args
 
 CATALOGUE = load_catalogue()  # a local file: no network at parse time
 COST = CATALOGUE.cost
+PROVIDERS = [p for p in ("aws", "gcp", "azure") if COST and getattr(COST.sources, p) is not None]
 
 
 def _day_covered(logical_date) -> str:
@@ -68,29 +69,28 @@ def _failing_for_good(error: Exception) -> Exception:
     },
 )
 def cost_report():
-    @task(multiple_outputs=True)
+    @task(multiple_outputs=False)
     def plan(params: dict, logical_date=None) -> dict:
-        """The days this run covers and the clouds that have a billing source."""
+        """The day this run reports on and the days it (re)loads."""
         from datetime import date
 
-        from include.cost.pipeline import configured_providers, days_to_load
+        from include.cost.pipeline import days_to_load
 
-        catalogue = load_catalogue()
         day = date.fromisoformat(_day_covered(logical_date))
-        days = days_to_load(catalogue, day, params["lookback_days"])
-        providers = configured_providers(catalogue)
-        print(f"reporting on {day}; (re)loading {days[0]}..{days[-1]} from {', '.join(providers)}")
-        return {"day": day.isoformat(), "days": [d.isoformat() for d in days], "providers": providers}
+        days = days_to_load(load_catalogue(), day, params["lookback_days"])
+        print(f"reporting on {day}; (re)loading {days[0]}..{days[-1]} from {', '.join(PROVIDERS)}")
+        return {"day": day.isoformat(), "days": [d.isoformat() for d in days]}
 
     @task(multiple_outputs=False, pool=COST_API_POOL, execution_timeout=timedelta(hours=1))
-    def extract(provider: str, days: list[str], run_id=None) -> dict:
+    def extract(provider: str, window: dict, run_id=None) -> dict:
         """One cloud's billing API for the window, into day partitions of source rows."""
         from datetime import date
 
         from include.cost.pipeline import extract_window
 
+        days = [date.fromisoformat(d) for d in window["days"]]
         try:
-            return extract_window(load_catalogue(), provider, [date.fromisoformat(d) for d in days], run_id)
+            return extract_window(load_catalogue(), provider, days, run_id)
         except Exception as error:
             raise _failing_for_good(error) from error
 
@@ -116,14 +116,14 @@ def cost_report():
         return sample_workloads(catalogue, catalogue.cost.utilisation_window_seconds if catalogue.cost else 10)
 
     @task(multiple_outputs=False, execution_timeout=timedelta(minutes=30))
-    def report(day: str, normalised: list[dict], utilisation: dict) -> dict:
+    def report(window: dict, normalised: list[dict], utilisation: dict) -> dict:
         """Analyse 90 days up to the reported day and write the HTML and JSON report next to the data."""
         from datetime import date
 
         from include.cost.pipeline import build_daily_report, report_summary
 
         notes = [note for result in normalised for note in result["extracted"]["notes"] + result["notes"]]
-        built = build_daily_report(load_catalogue(), date.fromisoformat(day), utilisation, notes)
+        built = build_daily_report(load_catalogue(), date.fromisoformat(window["day"]), utilisation, notes)
         summary = report_summary(load_catalogue(), built)
         print(summary["headline"])
         return summary
@@ -136,8 +136,8 @@ def cost_report():
         return send_cost_alerts(load_catalogue(), summary["alerts"])
 
     planned = plan()
-    extracted = extract.partial(days=planned["days"]).expand(provider=planned["providers"])
-    summary = report(planned["day"], normalise.expand(extracted=extracted), sample_utilisation())
+    extracted = extract.partial(window=planned).expand(provider=PROVIDERS)
+    summary = report(planned, normalise.expand(extracted=extracted), sample_utilisation())
     send_budget_alerts(summary)
 
 

@@ -34,6 +34,7 @@ from localdev.serving import serving_name, start_serving, wait_until_ready
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EMULATORS = ["moto", "azurite", "fake-gcs", "bigquery", "cost-management"]
 HEALTH_DAG = "region_health"
+COST_DAG = "cost_report"
 
 
 def _state_dir() -> Path:
@@ -77,11 +78,13 @@ def _summary(settings: AirflowSettings, ports: EmulatorPorts, state_dir: Path, h
   AWS  (moto)   {ports.moto_url}   S3, Route 53, SQS, STS, Cost Explorer
   Azure Blob    {ports.azurite_blob_url}   (Azurite)
   GCS           {ports.gcs_url}   (fake-gcs-server)
+  Billing       {ports.bigquery_url} (BigQuery stand-in), {ports.cost_management_url} (Cost Management stand-in)
 
   Demo model    iris-classifier 1, replicated from the primary region by a registry event:
                 make replication-status
   Serving       {serving}
   Failover      DAG region_health watches the regions: make failover-status
+  Cost report   {settings.api_url}/cost/  (Browse > Cost report) once cost_report's first run is done
   Logs          {state_dir / "logs"}
   Connections   source {state_dir / "connections.env"}
   Stop          make down
@@ -116,9 +119,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         start_emulators(table, ports, state_dir / "data")
         prepare_backends(settings)  # the state database must exist before provision resets failover state
         _run_localdev(env, "provision", what="creating the buckets, container, hosted zone and queue")
+        _run_localdev(env, "seed-billing", what="seeding the billing sources")
         _write_connections_file(state_dir, connections)
         print(f"Starting Airflow 3 ({settings.topology}) on {settings.api_url} ...", flush=True)
-        start_airflow(table, settings, env, paused_dags=(HEALTH_DAG,))  # until every region serves
+        start_airflow(table, settings, env, paused_dags=(HEALTH_DAG, COST_DAG))  # until every region serves
         _run_localdev(env, "demo", what="registering the demo model")
         print("Starting the model-serving service of each region ...", flush=True)
         start_serving(table, catalogue, env, DEMO_MODEL, DEMO_VERSION)
@@ -132,7 +136,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _start_health_watch(catalogue, settings: AirflowSettings, state_dir: Path) -> None:
-    """Unpause the health DAG once every region serves the demo model (so none is failed over at start)."""
+    """Unpause the health DAG once every region serves the demo model (so none is failed over at start), and
+    the cost DAG (whose right-sizing samples the serving processes)."""
     from localdev.api import AirflowClient
 
     readiness = wait_until_ready(catalogue, timeout=120)
@@ -140,9 +145,11 @@ def _start_health_watch(catalogue, settings: AirflowSettings, state_dir: Path) -
     if not_ready:
         raise StartupError(f"regions not serving the demo model within 120 s: {not_ready}")
     client = AirflowClient(settings.api_url, ADMIN_USER, local_secrets(state_dir)["admin_password"])
-    client.wait_for_dag(HEALTH_DAG)
-    client.unpause(HEALTH_DAG)
+    for dag_id in (HEALTH_DAG, COST_DAG):
+        client.wait_for_dag(dag_id)
+        client.unpause(dag_id)
     print(f"Every region serves the demo model; {HEALTH_DAG} is watching them.", flush=True)
+    print(f"{COST_DAG} runs now: its first run loads 90 days of the seeded billing.", flush=True)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -182,6 +189,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from localdev.demo import register_demo_model
 
     print(f"  {register_demo_model(load_catalogue())}")
+    return 0
+
+
+def cmd_seed_billing(args: argparse.Namespace) -> int:
+    from localdev.billing import seed_billing
+
+    billing = seed_billing(load_catalogue())
+    anomaly = billing.planted_anomaly
+    print(
+        f"  seeded {len(billing.days)} days of generated billing ({billing.first_day}..{billing.last_day}) into the "
+        f"AWS, GCP and Azure billing sources; planted anomaly: {anomaly.service} in {anomaly.region} on {anomaly.day}"
+    )
     return 0
 
 
@@ -252,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         "provision", help="create the catalogue's buckets, container and hosted zone through the connections"
     ).set_defaults(func=cmd_provision)
     commands.add_parser("pools", help="create the Airflow pools the platform's tasks use").set_defaults(func=cmd_pools)
+    commands.add_parser(
+        "seed-billing", help="load 90 days of generated billing into the local cost sources"
+    ).set_defaults(func=cmd_seed_billing)
     commands.add_parser("demo", help="register the demo model and announce it on the event queue").set_defaults(
         func=cmd_demo
     )

@@ -79,6 +79,7 @@ class LocalClouds:
     ports: object
     connections: dict[str, str]
     table: object
+    data_dir: Path
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +108,7 @@ def local_clouds(tmp_path_factory) -> Iterator[LocalClouds]:
     try:
         start_emulators(table, ports, state / "data")
         provision(catalogue)
-        yield LocalClouds(ports=ports, connections=connections, table=table)
+        yield LocalClouds(ports=ports, connections=connections, table=table, data_dir=state / "data")
     finally:
         table.stop_all()
         for name in connections:

@@ -32,7 +32,7 @@ FORECAST_WINDOW_DAYS = 7  # the run rate of the month-end forecast
 MIN_BASELINE_DAYS = 3  # fewer known baseline days than this: the baseline signal is not evaluated
 MIN_RELATIVE_SPREAD = 0.05  # the baseline's spread is at least 5 % of its mean (flat-rate charges have std 0)
 
-DAILY_COLUMNS = ["day", "provider", "region", "service", "billed_cost", "effective_cost", "estimated"]
+DAILY_COLUMNS = ["day", "provider", "region", "service", "billed_cost", "effective_cost", "estimated", "usage"]
 SERIES_KEY = ["provider", "region", "service"]
 _DAILY_DTYPES = {
     "day": object,
@@ -42,6 +42,7 @@ _DAILY_DTYPES = {
     "billed_cost": float,
     "effective_cost": float,
     "estimated": bool,
+    "usage": bool,
 }
 _REQUIRED_FOCUS = [
     "BilledCost",
@@ -91,7 +92,8 @@ def daily_costs(focus: pd.DataFrame) -> pd.DataFrame:
     timestamps are read as UTC). ``billed_cost`` sums BilledCost, ``effective_cost`` sums EffectiveCost (see
     the module docstring for which purpose uses which). A null RegionId is region ``"global"``; a null
     ServiceName is ``"(<ChargeCategory>)"``, e.g. ``"(Tax)"``. ``estimated`` is true when any row of the
-    group is marked ``x_Estimated`` (the source may still restate it).
+    group is marked ``x_Estimated`` (the source may still restate it); ``usage`` is true when any row of the
+    group is ChargeCategory Usage (false for tax, purchases and credits alone).
 
     Bad input raises ``CostDataError``: a missing column, a null or non-finite cost, a row without provider
     or ChargePeriodStart, or several currencies. An empty frame gives an empty result (no days have data).
@@ -123,12 +125,16 @@ def daily_costs(focus: pd.DataFrame) -> pd.DataFrame:
             "billed_cost": focus["BilledCost"].astype(float),
             "effective_cost": focus["EffectiveCost"].astype(float),
             "estimated": focus["x_Estimated"].fillna(False).astype(bool),
+            "usage": (category == "Usage").astype(bool),
         }
     )
     daily = (
         rows.groupby(["day", *SERIES_KEY], sort=True)
         .agg(
-            billed_cost=("billed_cost", "sum"), effective_cost=("effective_cost", "sum"), estimated=("estimated", "any")
+            billed_cost=("billed_cost", "sum"),
+            effective_cost=("effective_cost", "sum"),
+            estimated=("estimated", "any"),
+            usage=("usage", "any"),
         )
         .reset_index()
     )
@@ -373,12 +379,17 @@ def anomalies(daily: pd.DataFrame, day: date, rules: AnomalyRules) -> list[dict]
 
     Each anomaly says which signals fired, the ``expected`` cost (the baseline mean when the baseline was
     evaluated, else the previous day's cost) and the ``excess`` = cost - expected. A provider without data on
-    ``day`` yields no anomalies (the report notes the missing day). Sorted by excess, largest first.
+    ``day`` yields no anomalies (the report notes the missing day). Only usage is checked: a series with no
+    Usage row on ``day`` (tax, a purchase, a credit) is not, because clouds book a month's tax and fees on
+    its first day. Sorted by excess, largest first.
     """
     days = day_range(day - timedelta(days=rules.baseline_days), day)
     values, known = _series_matrix(daily, days, "effective_cost")
-    present_today = daily[daily["day"] == day].set_index(SERIES_KEY).index
-    if values.empty or present_today.empty:
+    if daily.empty:
+        return []
+    today_rows = daily[daily["day"] == day]
+    usage_today = today_rows[today_rows["usage"]].set_index(SERIES_KEY).index
+    if values.empty or usage_today.empty:
         return []
     matrix = values.to_numpy(dtype=float)
     today, previous, previous_known = matrix[:, -1], matrix[:, -2], known[:, -2]
@@ -394,7 +405,7 @@ def anomalies(daily: pd.DataFrame, day: date, rules: AnomalyRules) -> list[dict]
     found = []
     for row, key in enumerate(values.index):
         cost = float(today[row])
-        if key not in present_today or cost < rules.min_daily_cost:
+        if key not in usage_today or cost < rules.min_daily_cost:
             continue
         signals = []
         previous_cost = float(previous[row]) if previous_known[row] else None

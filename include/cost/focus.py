@@ -100,6 +100,7 @@ SERVICE_CATEGORIES: dict[str, str] = {
     "Amazon Relational Database Service": "Databases",
     "Amazon SageMaker": "AI and Machine Learning",
     "AWS Key Management Service": "Security",
+    "Savings Plans for AWS Compute usage": "Compute",
     "Tax": "Other",
     # GCP service.description values
     "Compute Engine": "Compute",
@@ -126,6 +127,8 @@ SERVICE_CATEGORIES: dict[str, str] = {
     "Azure Database for PostgreSQL": "Databases",
     "Azure Machine Learning": "AI and Machine Learning",
 }
+# AWS services whose charges are commitment fees, not usage: FOCUS ChargeCategory Purchase, Recurring.
+AWS_PURCHASE_SERVICES = {"Savings Plans for AWS Compute usage"}
 # GCP cost_type -> FOCUS ChargeCategory; an unknown type is an Adjustment, logged.
 GCP_CHARGE_CATEGORIES = {"regular": "Usage", "tax": "Tax", "adjustment": "Adjustment", "rounding_error": "Adjustment"}
 # Region ids the sources use for charges that belong to no region.
@@ -230,14 +233,16 @@ def normalise_aws(source: pa.Table, rates: ExchangeRates) -> Normalised:
     """Cost Explorer rows (``AWS_SOURCE_SCHEMA``) to FOCUS.
 
     BilledCost is unblended cost, EffectiveCost amortised cost. Cost Explorer has no list price: ListCost and
-    ContractedCost equal BilledCost, with ``x_ListCostKnown`` false. The service "Tax" is ChargeCategory Tax.
+    ContractedCost equal BilledCost, with ``x_ListCostKnown`` false. The service "Tax" is ChargeCategory Tax;
+    savings-plan fees are Purchase, Recurring.
     """
     n, notes = source.num_rows, []
     for name in ("unblended_cost", "amortized_cost"):
         _check_finite("aws", name, source[name])
     rate = rates.for_column("aws", source["currency"])
     billed = pc.multiply(source["unblended_cost"], rate)
-    category = pc.if_else(pc.equal(source["service"], "Tax"), "Tax", "Usage")
+    purchase = pc.is_in(source["service"], pa.array(sorted(AWS_PURCHASE_SERVICES)))
+    category = pc.if_else(pc.equal(source["service"], "Tax"), "Tax", pc.if_else(purchase, "Purchase", "Usage"))
     start = _day_start(source["day"])
     columns = {
         "BilledCost": billed,
@@ -250,7 +255,7 @@ def normalise_aws(source: pa.Table, rates: ExchangeRates) -> Normalised:
         "ChargePeriodEnd": pc.add(start, pa.scalar(timedelta(days=1), pa.duration("us"))),
         "ChargeCategory": _negative_usage_as_credit("aws", category, billed, notes),
         "ChargeDescription": source["service"],
-        "ChargeFrequency": _constant("Usage-Based", n, pa.string()),
+        "ChargeFrequency": pc.if_else(purchase, "Recurring", "Usage-Based"),
         "ProviderName": _constant("AWS", n, pa.string()),
         "PublisherName": _constant("AWS", n, pa.string()),
         "InvoiceIssuerName": _constant("AWS", n, pa.string()),
@@ -350,7 +355,6 @@ def normalise_gcp(source: pa.Table, rates: ExchangeRates) -> Normalised:
         "ServiceName": service_name,
         "ServiceCategory": _service_categories("gcp", service_name, notes),
         "RegionId": _region_ids(pc.struct_field(location, "region")),
-        "RegionName": pc.struct_field(location, "location"),
         "AvailabilityZone": pc.struct_field(location, "zone"),
         "ResourceId": pc.struct_field(resource, "global_name"),
         "ResourceName": pc.struct_field(resource, "name"),

@@ -193,3 +193,30 @@ def build_daily_report(catalogue: Catalogue, day: date, utilisation: dict, notes
     store.put_bytes(report_key(cost.prefix, day, "json"), json.dumps(report, indent=1, default=str).encode())
     store.put_bytes(report_key(cost.prefix, day, "html"), render_html(report).encode())
     return report
+
+
+def report_summary(catalogue: Catalogue, report: dict) -> dict:
+    """What the report task returns (its XCom): where the report is, the headline figures and the alerts."""
+    cost, store = cost_config(catalogue), _store(catalogue)
+    day = date.fromisoformat(report["day"])
+    headline = report["headline"]
+    currency = report["currency"]
+    text = (
+        f"{day}: {headline['day_cost']:,.2f} {currency} (effective); month to date {headline['month_to_date']:,.2f}, "
+        f"forecast {headline['forecast'] or 0:,.2f}; {headline['anomalies']} anomaly(ies); savings found "
+        f"{headline['savings_monthly']:,.2f} {currency}/month"
+    )
+    return {
+        "day": report["day"],
+        "html": store.url(report_key(cost.prefix, day, "html")),
+        "json": store.url(report_key(cost.prefix, day, "json")),
+        "headline": text,
+        "alerts": report["alerts"],
+    }
+
+
+def send_cost_alerts(catalogue: Catalogue, alerts: list[dict]) -> int:
+    """Log the budget and anomaly alerts and POST them to ``cost.notify_connection``, if set."""
+    from include.alerts import send_alerts
+
+    return send_alerts(cost_config(catalogue).notify_connection, alerts, "cost")

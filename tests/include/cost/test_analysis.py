@@ -63,6 +63,7 @@ def daily_frame(*series: tuple[str, str, str, dict[date, float]]) -> pd.DataFram
             "billed_cost": c,
             "effective_cost": c,
             "estimated": False,
+            "usage": True,
         }
         for p, r, s, costs in series
         for day, c in costs.items()
@@ -98,17 +99,17 @@ def test_daily_costs_sums_hourly_and_daily_rows_per_utc_day():
     assert daily.to_dict("records") == [
         # EC2 on the 2nd: billed 10 + 2.5 = 12.5, effective 8 + 2 = 10; one of its rows is estimated
         {"day": date(2026, 11, 2), "provider": "aws", "region": "us-west-2", "service": "EC2", "billed_cost": 12.5,
-         "effective_cost": 10.0, "estimated": True},
+         "effective_cost": 10.0, "estimated": True, "usage": True},
         # 22:00 and 23:00 UTC of the 2nd: 3 + 4 = 7
         {"day": date(2026, 11, 2), "provider": "gcp", "region": "europe-west1", "service": "Compute Engine",
-         "billed_cost": 7.0, "effective_cost": 7.0, "estimated": False},
+         "billed_cost": 7.0, "effective_cost": 7.0, "estimated": False, "usage": True},
         {"day": date(2026, 11, 3), "provider": "aws", "region": "global", "service": "(Tax)", "billed_cost": 0.4,
-         "effective_cost": 0.4, "estimated": False},
+         "effective_cost": 0.4, "estimated": False, "usage": False},  # tax is not usage,
         {"day": date(2026, 11, 3), "provider": "aws", "region": "global", "service": "Route 53", "billed_cost": 1.0,
-         "effective_cost": 1.0, "estimated": False},
+         "effective_cost": 1.0, "estimated": False, "usage": True},
         # 00:00 UTC of the 3rd belongs to the 3rd
         {"day": date(2026, 11, 3), "provider": "gcp", "region": "europe-west1", "service": "Compute Engine",
-         "billed_cost": 5.0, "effective_cost": 5.0, "estimated": False},
+         "billed_cost": 5.0, "effective_cost": 5.0, "estimated": False, "usage": True},
     ]  # fmt: skip
 
 
@@ -311,6 +312,15 @@ def test_anomalies_signals_baseline_and_minimum_cost():
     assert by_service["new"]["day_over_day_ratio"] is None and by_service["new"]["previous_day_cost"] == 0
     assert by_service["vm"]["previous_day_cost"] is None and by_service["vm"]["baseline_days"] == 4
     assert by_service["vertex"]["baseline_mean"] is None and by_service["vertex"]["baseline_days"] == 2
+
+
+def test_anomalies_leave_tax_and_purchases_alone():
+    # a month's tax is booked on its first day: 40 against a baseline of 1 is not an anomaly
+    daily = daily_frame(("aws", "global", "Tax", days_before(DAY, [1, 1, 1, 1, 1, 40])))
+    daily["usage"] = False
+    assert anomalies(daily, DAY, RULES) == []
+    daily["usage"] = True  # the same figures as usage would be one
+    assert [a["service"] for a in anomalies(daily, DAY, RULES)] == ["Tax"]
 
 
 def test_anomalies_on_a_day_without_data_are_none():
