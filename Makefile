@@ -7,7 +7,7 @@ UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
 RUN := PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: demo up down status replication-status failover-status region-down region-up install lint test test-fast bench bench-failover lock clean
+.PHONY: demo up down status replication-status failover-status region-down region-up install lint test test-fast bench bench-failover bench-cost lock clean
 
 demo up: install
 	@$(RUN) -m localdev up
@@ -62,6 +62,9 @@ bench: install
 
 bench-failover: install   # needs the platform up: make demo
 	$(RUN) benchmarks/failover.py $(BENCH_ARGS)
+
+bench-cost: install
+	$(RUN) benchmarks/cost.py $(BENCH_ARGS)
 
 # Re-resolve the pins after changing requirements*.txt (about a minute with uv). The known-good freeze
 # constrains everything except boto3/botocore/s3transfer: aiobotocore (the async SQS watcher) pins an

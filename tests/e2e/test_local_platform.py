@@ -173,12 +173,53 @@ def check_event_driven_replication(client: AirflowClient, env: dict[str, str], s
     }
 
 
+def check_cost_report(client: AirflowClient, topology: str) -> None:
+    """``up`` unpaused cost_report; its first run, made by the scheduler, loads the seeded 90 days and reports."""
+    started = time.monotonic()
+    run = wait_for(
+        lambda: next(
+            (
+                r
+                for r in client.get("/api/v2/dags/cost_report/dagRuns")["dag_runs"]
+                if r["state"] in ("success", "failed")
+            ),
+            None,
+        ),
+        timeout=240,
+        what="the first cost_report run",
+    )
+    tis = {
+        (ti["task_id"], ti["map_index"]): ti["state"] for ti in client.task_instances("cost_report", run["dag_run_id"])
+    }
+    assert run["state"] == "success" and run["run_type"] == "scheduled", (run, tis)
+    assert {tis[("extract", i)] for i in range(3)} == {"success"}
+    print(f"{topology}: first cost_report run finished {time.monotonic() - started:.1f} s after the check began")
+    days = client.get("/cost/days.json")
+    assert len(days) == 1
+    report = client.get(f"/cost/day/{days[0]}/report.json")
+    assert report["headline"]["day_cost"] > 0 and len(report["series"]["days"]) == 90
+    assert {entry["provider"] for entry in report["totals"]["by_provider"]} == {"aws", "gcp", "azure"}
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(f"{client.api_url}/cost/days.json", timeout=10)
+    assert anonymous.value.code == 401
+
+
 @pytest.mark.parametrize("topology", ["embedded", "production"])
 def test_up_trigger_wiring_dag_down(tmp_path, topology):
     state = tmp_path / "state"
     extra = production_settings() if topology == "production" else {}
     env = isolated_env(state, MLP_TOPOLOGY=topology, **extra)
-    ports = [int(env[name]) for name in ("MLP_MOTO_PORT", "MLP_AZURITE_PORT", "MLP_GCS_PORT", "MLP_AIRFLOW_PORT")]
+    ports = [
+        int(env[name])
+        for name in (
+            "MLP_MOTO_PORT",
+            "MLP_AZURITE_PORT",
+            "MLP_GCS_PORT",
+            "MLP_BIGQUERY_PORT",
+            "MLP_COST_MANAGEMENT_PORT",
+            "MLP_AIRFLOW_PORT",
+        )
+    ]
     api_url = f"http://127.0.0.1:{env['MLP_AIRFLOW_PORT']}"
     table = ProcessTable(state / "run", state / "logs")
     try:
@@ -188,7 +229,7 @@ def test_up_trigger_wiring_dag_down(tmp_path, topology):
         print(f"{topology}: up in {time.monotonic() - started:.1f} s")
         assert f"Airflow UI    {api_url}" in up.stdout and "login: admin / " in up.stdout
         pids = {name: table.pid(name) for name in table.names()}
-        assert len(pids) == (11 if topology == "production" else 10) and all(pids.values())
+        assert len(pids) == (13 if topology == "production" else 12) and all(pids.values())
 
         password = json.loads((state / "secrets.json").read_text())["admin_password"]
         client = AirflowClient(api_url, "admin", password)
@@ -210,6 +251,7 @@ def test_up_trigger_wiring_dag_down(tmp_path, topology):
         }
 
         check_event_driven_replication(client, env, state, topology)
+        check_cost_report(client, topology)
 
         again = localdev(env, "up")
         assert again.returncode == 0 and "already running; nothing changed" in again.stdout

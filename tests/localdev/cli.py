@@ -34,6 +34,8 @@ def isolated_env(state_dir: Path, **overrides: str) -> dict[str, str]:
         "MLP_MOTO_PORT": str(free_port()),
         "MLP_AZURITE_PORT": str(free_port()),
         "MLP_GCS_PORT": str(free_port()),
+        "MLP_BIGQUERY_PORT": str(free_port()),
+        "MLP_COST_MANAGEMENT_PORT": str(free_port()),
         "MLP_AIRFLOW_PORT": str(free_port()),
     }
     return env | overrides

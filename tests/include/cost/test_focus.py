@@ -218,3 +218,13 @@ def test_rows_are_split_by_utc_day():
     )
     split = rows_by_day(source, source_days("gcp", source))
     assert {day: table.num_rows for day, table in split.items()} == {NOV_1: 2, NOV_2: 1}
+
+
+def test_aws_savings_plan_fees_are_recurring_purchases():
+    source = aws_rows({"service": "Savings Plans for AWS Compute usage", "region": "global"})
+    row = normalise_aws(source, RATES).table.to_pylist()[0]
+    assert (row["ChargeCategory"], row["ChargeFrequency"], row["ServiceCategory"]) == (
+        "Purchase",
+        "Recurring",
+        "Compute",
+    )
