@@ -229,6 +229,35 @@ def _negative_usage_as_credit(provider: str, category: pa.Array, billed: pa.Arra
     return pc.if_else(negative, "Credit", category)
 
 
+def _daily_cost_columns(
+    provider: str, source: pa.Table, billed: str, effective: str, day: str, rates: ExchangeRates
+) -> dict[str, pa.Array]:
+    """The columns AWS and Azure fill alike: a daily charge period, billed and effective cost at the row's
+    exchange rate, and no list price (ListCost and ContractedCost = BilledCost, ``x_ListCostKnown`` false)."""
+    n = source.num_rows
+    for name in (billed, effective):
+        _check_finite(provider, name, source[name])
+    rate = rates.for_column(provider, source["currency"])
+    billed_cost = pc.multiply(source[billed], rate)
+    start = _day_start(source[day])
+    return {
+        "BilledCost": billed_cost,
+        "EffectiveCost": pc.multiply(source[effective], rate),
+        "ListCost": billed_cost,
+        "ContractedCost": billed_cost,
+        "BillingCurrency": _constant(rates.reporting_currency, n, pa.string()),
+        "ChargePeriodStart": start,
+        "ChargePeriodEnd": pc.add(start, pa.scalar(timedelta(days=1), pa.duration("us"))),
+        "x_Provider": _constant(provider, n, pa.string()),
+        "x_SourceCurrency": source["currency"],
+        "x_ExchangeRate": rate,
+        "x_SourceBilledCost": source[billed],
+        "x_SourceEffectiveCost": source[effective],
+        "x_Credits": _constant(0.0, n, pa.float64()),
+        "x_ListCostKnown": _constant(False, n, pa.bool_()),
+    }
+
+
 def normalise_aws(source: pa.Table, rates: ExchangeRates) -> Normalised:
     """Cost Explorer rows (``AWS_SOURCE_SCHEMA``) to FOCUS.
 
@@ -237,23 +266,13 @@ def normalise_aws(source: pa.Table, rates: ExchangeRates) -> Normalised:
     savings-plan fees are Purchase, Recurring.
     """
     n, notes = source.num_rows, []
-    for name in ("unblended_cost", "amortized_cost"):
-        _check_finite("aws", name, source[name])
-    rate = rates.for_column("aws", source["currency"])
-    billed = pc.multiply(source["unblended_cost"], rate)
+    columns = _daily_cost_columns("aws", source, "unblended_cost", "amortized_cost", "day", rates)
     purchase = pc.is_in(source["service"], pa.array(sorted(AWS_PURCHASE_SERVICES)))
     category = pc.if_else(pc.equal(source["service"], "Tax"), "Tax", pc.if_else(purchase, "Purchase", "Usage"))
-    start = _day_start(source["day"])
-    columns = {
-        "BilledCost": billed,
-        "EffectiveCost": pc.multiply(source["amortized_cost"], rate),
-        "ListCost": billed,
-        "ContractedCost": billed,
-        "BillingCurrency": _constant(rates.reporting_currency, n, pa.string()),
+    unit = _per_value(source["usage_unit"], lambda u: None if u in (None, "N/A") else u, pa.string())
+    columns |= {
         "BillingAccountId": source["account_id"],
-        "ChargePeriodStart": start,
-        "ChargePeriodEnd": pc.add(start, pa.scalar(timedelta(days=1), pa.duration("us"))),
-        "ChargeCategory": _negative_usage_as_credit("aws", category, billed, notes),
+        "ChargeCategory": _negative_usage_as_credit("aws", category, columns["BilledCost"], notes),
         "ChargeDescription": source["service"],
         "ChargeFrequency": pc.if_else(purchase, "Recurring", "Usage-Based"),
         "ProviderName": _constant("AWS", n, pa.string()),
@@ -264,16 +283,9 @@ def normalise_aws(source: pa.Table, rates: ExchangeRates) -> Normalised:
         "RegionId": _region_ids(source["region"]),
         "SubAccountId": source["account_id"],
         "PricingQuantity": source["usage_quantity"],
-        "PricingUnit": _per_value(source["usage_unit"], lambda u: None if u in (None, "N/A") else u, pa.string()),
+        "PricingUnit": unit,
         "ConsumedQuantity": source["usage_quantity"],
-        "ConsumedUnit": _per_value(source["usage_unit"], lambda u: None if u in (None, "N/A") else u, pa.string()),
-        "x_Provider": _constant("aws", n, pa.string()),
-        "x_SourceCurrency": source["currency"],
-        "x_ExchangeRate": rate,
-        "x_SourceBilledCost": source["unblended_cost"],
-        "x_SourceEffectiveCost": source["amortized_cost"],
-        "x_Credits": _constant(0.0, n, pa.float64()),
-        "x_ListCostKnown": _constant(False, n, pa.bool_()),
+        "ConsumedUnit": unit,
         "x_Estimated": source["estimated"],
     }
     return Normalised(_assemble(columns, n), notes)
@@ -389,21 +401,11 @@ def normalise_azure(source: pa.Table, rates: ExchangeRates) -> Normalised:
     list price: ListCost and ContractedCost equal BilledCost, with ``x_ListCostKnown`` false.
     """
     n, notes = source.num_rows, []
-    for name in ("actual_cost", "amortized_cost"):
-        _check_finite("azure", name, source[name])
-    rate = rates.for_column("azure", source["currency"])
-    billed = pc.multiply(source["actual_cost"], rate)
-    start = _day_start(source["usage_date"])
-    columns = {
-        "BilledCost": billed,
-        "EffectiveCost": pc.multiply(source["amortized_cost"], rate),
-        "ListCost": billed,
-        "ContractedCost": billed,
-        "BillingCurrency": _constant(rates.reporting_currency, n, pa.string()),
+    columns = _daily_cost_columns("azure", source, "actual_cost", "amortized_cost", "usage_date", rates)
+    usage = _constant("Usage", n, pa.string())
+    columns |= {
         "BillingAccountId": source["subscription_id"],
-        "ChargePeriodStart": start,
-        "ChargePeriodEnd": pc.add(start, pa.scalar(timedelta(days=1), pa.duration("us"))),
-        "ChargeCategory": _negative_usage_as_credit("azure", _constant("Usage", n, pa.string()), billed, notes),
+        "ChargeCategory": _negative_usage_as_credit("azure", usage, columns["BilledCost"], notes),
         "ChargeDescription": source["service_name"],
         "ChargeFrequency": _constant("Usage-Based", n, pa.string()),
         "ProviderName": _constant("Microsoft Azure", n, pa.string()),
@@ -413,13 +415,6 @@ def normalise_azure(source: pa.Table, rates: ExchangeRates) -> Normalised:
         "ServiceCategory": _service_categories("azure", source["service_name"], notes),
         "RegionId": _region_ids(source["resource_location"]),
         "SubAccountId": source["subscription_id"],
-        "x_Provider": _constant("azure", n, pa.string()),
-        "x_SourceCurrency": source["currency"],
-        "x_ExchangeRate": rate,
-        "x_SourceBilledCost": source["actual_cost"],
-        "x_SourceEffectiveCost": source["amortized_cost"],
-        "x_Credits": _constant(0.0, n, pa.float64()),
-        "x_ListCostKnown": _constant(False, n, pa.bool_()),
         "x_Estimated": _constant(False, n, pa.bool_()),
     }
     return Normalised(_assemble(columns, n), notes)

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from include.catalogue import Catalogue, CostConfig
 from include.cost.focus import NORMALISERS, ExchangeRates, reconcile, rows_by_day, source_days, source_totals
-from include.cost.sources import SOURCE_SCHEMAS, conform, unknown_columns
+from include.cost.sources import SOURCE_SCHEMAS, conform
 from include.cost.store import partition_key, read_focus, read_partition, report_key, write_partition
 from include.objectstore import ObjectStore, store_for
 
@@ -108,13 +108,8 @@ def extract_window(catalogue: Catalogue, provider: str, days: list[date], run_id
     source_config = getattr(cost.sources, provider)
     if source_config is None:
         raise CostNotConfigured(f"cost.sources has no {provider} entry")
-    table = _extractor(provider)(source_config, days[0], days[-1])
-    notes = (
-        [f"{provider}: new source column(s) ignored: {', '.join(extra)}"]
-        if (extra := unknown_columns(provider, table))
-        else []
-    )
-    table = conform(provider, table)
+    table = conform(provider, _extractor(provider)(source_config, days[0], days[-1]))
+    notes = []
     per_day = rows_by_day(table, source_days(provider, table))
     outside = sorted(set(per_day) - set(days))
     if outside:

@@ -10,10 +10,8 @@ whole generated period, of which the extractor keeps its window) per new request
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pyarrow.compute as pc
 import pytest
@@ -29,34 +27,13 @@ from localdev.bigquery_standin import seed_billing_export
 from localdev.billing import AWS_PAGE_SIZE, queue_cost_explorer_pages
 from localdev.cost_management_standin import reset_stand_in, seed_cost_rows
 from localdev.emulators import cost_management_tls_dir
+from tests.integration.conftest import WEBHOOK_CONN_ID
 from tests.integration.helpers import parse_dag, task_states
 
 pytestmark = pytest.mark.integration
 
 END_DAY = date(2026, 11, 20)
 PROVIDERS = ("aws", "gcp", "azure")
-
-
-@pytest.fixture
-def webhook(monkeypatch):
-    """A loopback webhook for the cost alerts: the alerts it received."""
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    conn = {"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http"}
-    monkeypatch.setenv("AIRFLOW_CONN_MLP_COST_ALERTS_TEST", json.dumps(conn))
-    yield received
-    server.shutdown()
 
 
 @pytest.fixture
@@ -67,7 +44,7 @@ def cost_catalogue(local_clouds, webhook, monkeypatch, tmp_path):
     data["cost"] |= {"prefix": f"cost-test-{tag}", "history_days": 10, "restatement_days": 2}
     data["cost"]["sources"]["gcp"]["table"] = f"mlp-local.billing_export.export_{tag}"
     data["cost"]["utilisation_window_seconds"] = 0.5
-    data["cost"]["notify_connection"] = "mlp_cost_alerts_test"
+    data["cost"]["notify_connection"] = WEBHOOK_CONN_ID
     path = tmp_path / "regions.yaml"
     path.write_text(yaml.safe_dump(data))
     monkeypatch.setenv(CATALOGUE_ENV, str(path))

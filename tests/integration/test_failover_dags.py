@@ -7,39 +7,14 @@ the alerts go to a real webhook receiver on loopback.
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from include.catalogue import CATALOGUE_ENV
+from tests.integration.conftest import WEBHOOK_CONN_ID
 from tests.integration.failover_harness import AWS, AZURE, GCP, HealthLoop
 from tests.integration.helpers import parse_dag, task_states
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def webhook(monkeypatch):
-    """A webhook receiver on loopback; the alerts it received, and the connection pointing at it."""
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    conn = {"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http"}
-    monkeypatch.setenv("AIRFLOW_CONN_MLP_ALERTS_TEST", json.dumps(conn))
-    yield received
-    server.shutdown()
 
 
 @pytest.fixture
@@ -48,7 +23,7 @@ def platform(chaos_regions, webhook, monkeypatch, request):
     chaos_regions.heal()
     tag = request.node.name.replace("_", "-")[:30].strip("-")
     catalogue, path = chaos_regions.catalogue_for(
-        tag, {"dns": {"ttl": 1}, "failover": {"notify_connection": "mlp_alerts_test"}}
+        tag, {"dns": {"ttl": 1}, "failover": {"notify_connection": WEBHOOK_CONN_ID}}
     )
     monkeypatch.setenv(CATALOGUE_ENV, str(path))
     loop = HealthLoop(catalogue, path)  # creates the records; its store and DNS are the DAGs' too
