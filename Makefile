@@ -3,6 +3,10 @@
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
+# The infrastructure checks' tools, each in its own virtualenv: checkov and kubernetes-validate pin versions that
+# Airflow's packages conflict with, and checkov's fork of python-hcl2 would shadow python-hcl2 itself.
+IAC_VENV := .venv-iac
+HCL_VENV := .venv-hcl
 UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
 RUN := PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
@@ -28,7 +32,7 @@ failover-status:
 region-down region-up:   # make region-down REGION=azure-eastus
 	@$(RUN) -m localdev $@ $(REGION)
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed $(IAC_VENV)/.installed $(HCL_VENV)/.installed
 
 $(VENV)/.installed: requirements.lock
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if (3, 11, 3) <= v[:3] < (3, 12) else \
@@ -36,6 +40,16 @@ $(VENV)/.installed: requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip sync --quiet --python $(VENV)/bin/python requirements.lock
+	touch $@
+
+$(IAC_VENV)/.installed: requirements-iac.lock $(VENV)/.installed
+	test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
+	$(VENV)/bin/uv pip sync --quiet --python $(IAC_VENV)/bin/python requirements-iac.lock
+	touch $@
+
+$(HCL_VENV)/.installed: requirements-hcl.lock $(VENV)/.installed
+	test -x $(HCL_VENV)/bin/python || $(PYTHON) -m venv $(HCL_VENV)
+	$(VENV)/bin/uv pip sync --quiet --python $(HCL_VENV)/bin/python requirements-hcl.lock
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -73,6 +87,8 @@ lock: $(VENV)/.installed
 	grep -vE '^(boto3|botocore|s3transfer)==' ../shared/known-good-freeze.txt > .venv/freeze-constraints.txt
 	$(VENV)/bin/uv pip compile requirements-dev.txt -c .venv/freeze-constraints.txt \
 		--python-version 3.11.7 --annotation-style line -q -o requirements.lock
+	$(VENV)/bin/uv pip compile requirements-iac.txt --python-version 3.11.7 --annotation-style line -q -o requirements-iac.lock
+	$(VENV)/bin/uv pip compile requirements-hcl.txt --python-version 3.11.7 --annotation-style line -q -o requirements-hcl.lock
 
 clean: down
 	rm -rf .local
