@@ -28,19 +28,44 @@ OVERLAYS = {
     "azure-eastus": ".azurecr.io/",
 }
 
+# The connection type of a region's storage connection, by provider (include/objectstore.py).
+STORAGE_CONN_TYPES = {"aws": "aws", "gcp": "google_cloud_platform", "azure": "wasb"}
+# Fields of an Airflow connection, top-level or in its extra, that hold a credential.
+CREDENTIAL_FIELDS = {
+    "login",
+    "password",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "key_path",
+    "keyfile_dict",
+    "key_secret_name",
+    "connection_string",
+    "shared_access_key",
+    "sas_token",
+    "client_secret",
+    "kube_config",
+}
+
 needs_kubectl = pytest.mark.skipif(
     shutil.which("kubectl") is None, reason="kubectl is not installed: it renders the kustomizations"
 )
 
 
 @cache
-def render(directory: str) -> dict[tuple[str, str], dict]:
-    """``kubectl kustomize k8s/<directory>`` as ``{(kind, name): object}``."""
+def kustomize(directory: str) -> str:
+    """The YAML ``kubectl kustomize k8s/<directory>`` prints."""
     result = subprocess.run(
         ["kubectl", "kustomize", str(K8S / directory)], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, f"kubectl kustomize k8s/{directory} failed:\n{result.stderr}"
-    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return result.stdout
+
+
+@cache
+def render(directory: str) -> dict[tuple[str, str], dict]:
+    """``kubectl kustomize k8s/<directory>`` as ``{(kind, name): object}``."""
+    objects = [doc for doc in yaml.safe_load_all(kustomize(directory)) if doc]
     rendered = {(doc["kind"], doc["metadata"]["name"]): doc for doc in objects}
     assert len(rendered) == len(objects), f"k8s/{directory} renders two objects of the same kind and name"
     return rendered
@@ -50,6 +75,11 @@ def serving_container(objects: dict) -> dict:
     containers = objects["Deployment", NAME]["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in containers] == ["serving"]
     return containers[0]
+
+
+def credential_fields(connection: dict) -> set[str]:
+    """The fields of an ``AIRFLOW_CONN_*`` JSON value, top-level or in its extra, that hold a credential."""
+    return CREDENTIAL_FIELDS & (set(connection) | set(connection.get("extra", {})))
 
 
 def test_every_overlay_is_checked():
@@ -100,6 +130,21 @@ def test_serving_container_runs_the_service_for_the_overlays_region(region):
         objects["Deployment", NAME]["spec"]["replicas"]
         >= objects["HorizontalPodAutoscaler", NAME]["spec"]["minReplicas"]
     )
+
+
+@needs_kubectl
+@pytest.mark.parametrize("region", OVERLAYS)
+def test_storage_connection_is_the_catalogues_and_holds_no_key(region):
+    container = serving_container(render(f"overlays/{region}"))
+    catalogue_region = load_catalogue(DEFAULT_CATALOGUE).region(region)
+    env = {variable["name"]: variable["value"] for variable in container["env"]}
+    connections = [name for name in env if name.startswith("AIRFLOW_CONN_")]
+
+    assert connections == [f"AIRFLOW_CONN_{catalogue_region.connections.storage.upper()}"]
+    connection = json.loads(env[connections[0]])
+    assert connection["conn_type"] == STORAGE_CONN_TYPES[catalogue_region.provider]
+    assert not credential_fields(connection)  # the pods authenticate with workload identity
+    assert "envFrom" not in container
 
 
 @needs_kubectl
