@@ -116,28 +116,51 @@ class Route53Traffic:
         key = json.dumps({"zone": self.dns.zone, "region": region.name, "config": config}, sort_keys=True)
         return "mlp-" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
-    def _health_checks_by_reference(self) -> dict[str, str]:
+    def _existing_health_checks(self) -> dict[str, str]:
+        """Region name -> id of an existing health check with the catalogue's settings for it.
+
+        One this class created is found by its caller reference. Otherwise a check with the same settings,
+        tagged ``Name`` = the region and ``mlp-zone`` = the zone, is adopted: that is how Terraform's
+        ``modules/dns`` creates them, so the platform and Terraform share one set of checks.
+        """
         pages = self.client.get_paginator("list_health_checks").paginate()
-        return {check["CallerReference"]: check["Id"] for page in pages for check in page["HealthChecks"]}
+        checks = [check for page in pages for check in page["HealthChecks"]]
+        by_reference = {check["CallerReference"]: check["Id"] for check in checks}
+        found: dict[str, str] = {}
+        candidates: dict[str, str] = {}  # check id -> region name
+        for region in self.catalogue.regions:
+            config = self.health_check_config(region)
+            reference = self._caller_reference(region, config)
+            if reference in by_reference:
+                found[region.name] = by_reference[reference]
+                continue
+            for check in checks:
+                if all(check["HealthCheckConfig"].get(key) == value for key, value in config.items()):
+                    candidates[check["Id"]] = region.name
+        ids = list(candidates)
+        for start in range(0, len(ids), 10):  # ListTagsForResources takes at most 10 ids
+            tag_sets = self.client.list_tags_for_resources(
+                ResourceType="healthcheck", ResourceIds=ids[start : start + 10]
+            )
+            for tag_set in tag_sets["ResourceTagSets"]:
+                tags = {tag["Key"]: tag["Value"] for tag in tag_set["Tags"]}
+                region_name = candidates[tag_set["ResourceId"]]
+                if tags.get("Name") == region_name and tags.get("mlp-zone") == self.dns.zone:
+                    found.setdefault(region_name, tag_set["ResourceId"])
+        return found
 
     def health_check_ids(self) -> dict[str, str]:
         """Region name -> id of its health check matching the catalogue, for the regions that have one."""
-        existing = self._health_checks_by_reference()
-        ids = {}
-        for region in self.catalogue.regions:
-            reference = self._caller_reference(region, self.health_check_config(region))
-            if reference in existing:
-                ids[region.name] = existing[reference]
-        return ids
+        return self._existing_health_checks()
 
     def _ensure_health_check(self, region: Region, existing: dict[str, str]) -> tuple[str, str]:
         config = self.health_check_config(region)
-        reference = self._caller_reference(region, config)
         target = f"{config['Type']} {config.get('IPAddress') or config['FullyQualifiedDomainName']}:{config['Port']}"
         target += f"{config['ResourcePath']} every {config['RequestInterval']}s"
-        if reference in existing:
-            check_id, outcome = existing[reference], "found"
+        if region.name in existing:
+            check_id, outcome = existing[region.name], "found"
         else:
+            reference = self._caller_reference(region, config)
             created = self.client.create_health_check(CallerReference=reference, HealthCheckConfig=config)
             check_id, outcome = created["HealthCheck"]["Id"], "created"
         self.client.change_tags_for_resource(
@@ -222,7 +245,7 @@ class Route53Traffic:
 
         Records that exist are left as they are, so weights a failover changed are never reset.
         """
-        existing_checks = self._health_checks_by_reference()
+        existing_checks = self._existing_health_checks()
         health: dict[str, str] = {}
         lines = []
         for region in self.catalogue.regions:

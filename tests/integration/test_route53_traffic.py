@@ -186,3 +186,32 @@ def test_unsafe_changes_are_refused_and_change_nothing(traffic, weights, serving
         traffic.apply(weights, serving)
 
     assert all_records(traffic) == before
+
+
+def test_health_checks_made_by_terraform_are_adopted_not_duplicated(local_clouds):
+    """Terraform's modules/dns makes each region's check with the same settings and the tags Name and mlp-zone,
+    but its own caller reference; ensure_baseline and apply use those checks instead of creating a second set.
+    A check with the same settings tagged for another zone is not taken."""
+    catalogue = catalogue_in_fresh_zone(health_check_interval=10, health_check_failure_threshold=3)
+    traffic = Route53Traffic(catalogue)
+    made = {}
+    for region in catalogue.regions:
+        config = traffic.health_check_config(region)
+        for zone in ("another.zone.example", catalogue.dns.zone):  # a look-alike first, then "Terraform's"
+            check_id = traffic.client.create_health_check(
+                CallerReference=f"terraform-{zone}-{region.name}", HealthCheckConfig=config
+            )["HealthCheck"]["Id"]
+            tags = [{"Key": "Name", "Value": region.name}, {"Key": "mlp-zone", "Value": zone}]
+            traffic.client.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check_id, AddTags=tags)
+        made[region.name] = check_id
+    before = len(traffic.client.list_health_checks()["HealthChecks"])
+
+    lines = traffic.ensure_baseline()
+    assert [line for line in lines if line.startswith("health check")] == [
+        line for line in lines if line.startswith("health check") and ": found " in line
+    ]
+    assert len(traffic.client.list_health_checks()["HealthChecks"]) == before  # none created
+    assert traffic.health_check_ids() == made
+    traffic.apply({AWS: 0}, {GCP, AZURE})
+    weighted = records(traffic, catalogue.dns.record)
+    assert {name: r["HealthCheckId"] for name, r in weighted.items()} == made
