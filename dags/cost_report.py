@@ -23,7 +23,7 @@ from include.dag_defaults import COST_API_POOL, START_DATE, default_args
 
 CATALOGUE = load_catalogue()  # a local file: no network at parse time
 COST = CATALOGUE.cost
-PROVIDERS = [p for p in ("aws", "gcp", "azure") if COST and getattr(COST.sources, p) is not None]
+PROVIDERS = COST.sources.providers if COST else []
 
 
 def _day_covered(logical_date) -> str:

@@ -235,6 +235,11 @@ class CostSources(_Strict):
     gcp: GcpCostSource | None = None
     azure: AzureCostSource | None = None
 
+    @property
+    def providers(self) -> list[Provider]:
+        """The clouds that have a billing source, in a fixed order (aws, gcp, azure)."""
+        return [provider for provider in ("aws", "gcp", "azure") if getattr(self, provider) is not None]
+
 
 class AnomalyRules(_Strict):
     """When a service's cost in a region is anomalous (see ``include/cost/analysis.py``)."""

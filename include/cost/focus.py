@@ -430,6 +430,16 @@ def source_days(provider: str, source: pa.Table) -> pa.Array:
     return source["day" if provider == "aws" else "usage_date"]
 
 
+def _totals_by_day_and_currency(days, currencies, amounts) -> dict[tuple[date, str], float]:
+    grouped = (
+        pa.table({"day": days, "currency": currencies, "amount": amounts})
+        .group_by(["day", "currency"])
+        .aggregate([("amount", "sum")])
+    )
+    keys = zip(grouped["day"].to_pylist(), grouped["currency"].to_pylist(), strict=True)
+    return dict(zip(keys, grouped["amount_sum"].to_pylist(), strict=True))
+
+
 def source_totals(provider: str, source: pa.Table) -> dict[tuple[date, str], float]:
     """The source's own billed total per (UTC day, currency): what the normalised rows must add up to.
 
@@ -439,17 +449,7 @@ def source_totals(provider: str, source: pa.Table) -> dict[tuple[date, str], flo
         amounts = pc.add(source["cost"], pa.array(_credit_totals(source["credits"]), pa.float64()))
     else:
         amounts = source["unblended_cost" if provider == "aws" else "actual_cost"]
-    grouped = (
-        pa.table({"day": source_days(provider, source), "currency": source["currency"], "amount": amounts})
-        .group_by(["day", "currency"])
-        .aggregate([("amount", "sum")])
-    )
-    return {
-        (day, currency): total
-        for day, currency, total in zip(
-            grouped["day"].to_pylist(), grouped["currency"].to_pylist(), grouped["amount_sum"].to_pylist(), strict=True
-        )
-    }
+    return _totals_by_day_and_currency(source_days(provider, source), source["currency"], amounts)
 
 
 def reconcile(provider: str, source: pa.Table, focus: pa.Table) -> dict[tuple[date, str], float]:
@@ -459,23 +459,8 @@ def reconcile(provider: str, source: pa.Table, focus: pa.Table) -> dict[tuple[da
     a millionth (floating-point summation order is the only allowed difference).
     """
     expected = source_totals(provider, source)
-    grouped = (
-        pa.table(
-            {
-                "day": pc.cast(focus["ChargePeriodStart"], pa.date32()),
-                "currency": focus["x_SourceCurrency"],
-                "amount": focus["x_SourceBilledCost"],
-            }
-        )
-        .group_by(["day", "currency"])
-        .aggregate([("amount", "sum")])
-    )
-    actual = dict(
-        zip(
-            zip(grouped["day"].to_pylist(), grouped["currency"].to_pylist(), strict=True),
-            grouped["amount_sum"].to_pylist(),
-            strict=True,
-        )
+    actual = _totals_by_day_and_currency(
+        pc.cast(focus["ChargePeriodStart"], pa.date32()), focus["x_SourceCurrency"], focus["x_SourceBilledCost"]
     )
     for key in sorted(set(expected) | set(actual)):
         want, got = expected.get(key, 0.0), actual.get(key, 0.0)

@@ -28,7 +28,6 @@ from include.objectstore import ObjectStore, store_for
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = ("aws", "gcp", "azure")
 REPORT_DAYS = 90
 REPORT_COLUMNS = [
     "ChargePeriodStart",
@@ -55,12 +54,6 @@ def cost_config(catalogue: Catalogue) -> CostConfig:
     if catalogue.cost is None:
         raise CostNotConfigured("the region catalogue has no cost: section; see config/regions.yaml")
     return catalogue.cost
-
-
-def configured_providers(catalogue: Catalogue) -> list[str]:
-    """Providers with a billing source in the catalogue, in a fixed order."""
-    sources = cost_config(catalogue).sources
-    return [provider for provider in PROVIDERS if getattr(sources, provider) is not None]
 
 
 def window(day: date, lookback_days: int) -> list[date]:
@@ -182,7 +175,7 @@ def build_daily_report(catalogue: Catalogue, day: date, utilisation: dict, notes
     from include.cost.report import build_report, render_html
 
     cost, store = cost_config(catalogue), _store(catalogue)
-    focus = read_focus(store, cost.prefix, window(day, REPORT_DAYS), configured_providers(catalogue), REPORT_COLUMNS)
+    focus = read_focus(store, cost.prefix, window(day, REPORT_DAYS), cost.sources.providers, REPORT_COLUMNS)
     report = build_report(focus.to_pandas(), day, cost, catalogue, utilisation)
     report.setdefault("data_notes", []).extend(notes)
     store.put_bytes(report_key(cost.prefix, day, "json"), json.dumps(report, indent=1, default=str).encode())

@@ -49,15 +49,17 @@ def write_partition(store: ObjectStore, key: str, table: pa.Table, info: dict) -
     store.put_bytes(key, buffer.getvalue(), metadata={"rows": str(table.num_rows)})
 
 
-def read_partition(store: ObjectStore, key: str) -> tuple[pa.Table, dict] | None:
-    """One partition and the ``info`` written with it, or ``None`` if it was never written."""
+def read_partition(store: ObjectStore, key: str, schema: pa.Schema | None = None) -> tuple[pa.Table, dict] | None:
+    """One partition (only ``schema``'s columns, cast to it, if given) and the ``info`` written with it, or
+    ``None`` if it was never written."""
     try:
         data = store.get_bytes(key)
     except ObjectNotFound:
         return None
-    table = pq.read_table(io.BytesIO(data))
+    table = pq.read_table(io.BytesIO(data), columns=schema.names if schema is not None else None)
     info = json.loads((table.schema.metadata or {}).get(b"mlp_partition", b"{}"))
-    return table.replace_schema_metadata(None), info
+    table = table.replace_schema_metadata(None)
+    return (table.cast(schema) if schema is not None else table), info
 
 
 def read_focus(
@@ -68,11 +70,9 @@ def read_focus(
     tables = [schema.empty_table()]
     for day in days:
         for provider in providers:
-            try:
-                data = store.get_bytes(partition_key(prefix, "focus", day, provider))
-            except ObjectNotFound:
-                continue
-            tables.append(pq.read_table(io.BytesIO(data), columns=schema.names).cast(schema))
+            found = read_partition(store, partition_key(prefix, "focus", day, provider), schema)
+            if found is not None:
+                tables.append(found[0])
     return pa.concat_tables(tables)
 
 

@@ -10,24 +10,25 @@ endpoint does not answer gets no figure (and no recommendation), never a zero.
 from __future__ import annotations
 
 import logging
-import re
 import time
 
 import httpx
 
 from include.catalogue import Catalogue
+from include.health.probes import metric_samples
 
 log = logging.getLogger(__name__)
 
-_SAMPLE = re.compile(r"^(process_cpu_seconds_total|process_resident_memory_bytes)(?:\{[^}]*\})? ([0-9.eE+-]+)$", re.M)
+PROCESS_METRICS = ("process_cpu_seconds_total", "process_resident_memory_bytes")
 
 
 def read_process_metrics(endpoint: str, timeout: float = 5.0) -> dict[str, float]:
     """``process_cpu_seconds_total`` and ``process_resident_memory_bytes`` from an endpoint's ``/metrics``."""
     answer = httpx.get(endpoint.rstrip("/") + "/metrics", timeout=timeout)
     answer.raise_for_status()
-    found = {name: float(value) for name, value in _SAMPLE.findall(answer.text)}
-    if len(found) != 2:
+    samples = metric_samples(answer.text)
+    found = {name: samples[name] for name in PROCESS_METRICS if name in samples}
+    if len(found) != len(PROCESS_METRICS):
         raise ValueError(f"{endpoint}/metrics has no process_cpu_seconds_total or process_resident_memory_bytes")
     return found
 

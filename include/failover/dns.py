@@ -116,7 +116,7 @@ class Route53Traffic:
         key = json.dumps({"zone": self.dns.zone, "region": region.name, "config": config}, sort_keys=True)
         return "mlp-" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
-    def _existing_health_checks(self) -> dict[str, str]:
+    def health_check_ids(self) -> dict[str, str]:
         """Region name -> id of an existing health check with the catalogue's settings for it.
 
         One this class created is found by its caller reference. Otherwise a check with the same settings,
@@ -148,10 +148,6 @@ class Route53Traffic:
                 if tags.get("Name") == region_name and tags.get("mlp-zone") == self.dns.zone:
                     found.setdefault(region_name, tag_set["ResourceId"])
         return found
-
-    def health_check_ids(self) -> dict[str, str]:
-        """Region name -> id of its health check matching the catalogue, for the regions that have one."""
-        return self._existing_health_checks()
 
     def _ensure_health_check(self, region: Region, existing: dict[str, str]) -> tuple[str, str]:
         config = self.health_check_config(region)
@@ -245,7 +241,7 @@ class Route53Traffic:
 
         Records that exist are left as they are, so weights a failover changed are never reset.
         """
-        existing_checks = self._existing_health_checks()
+        existing_checks = self.health_check_ids()
         health: dict[str, str] = {}
         lines = []
         for region in self.catalogue.regions:

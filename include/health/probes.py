@@ -29,7 +29,7 @@ from include.catalogue import Catalogue, Region
 
 ProbeOutcome = Literal["ok", "slow", "failed"]
 Verdict = Literal["ok", "degraded", "failed"]
-_METRIC = re.compile(r"^(mlp_serving_inflight_requests|mlp_serving_capacity)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$", re.M)
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$", re.M)
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,23 @@ def endpoint_from(catalogue: Catalogue, vantage: str, region: Region) -> str:
     return point.endpoints.get(region.name, region.serving_endpoint).rstrip("/")
 
 
+def metric_samples(text: str) -> dict[str, float]:
+    """Prometheus text as name -> value (labels ignored: the serving service exports one series per name)."""
+    samples = {}
+    for name, value in _SAMPLE.findall(text):
+        try:
+            samples[name] = float(value)
+        except ValueError:
+            continue
+    return samples
+
+
 def utilisation_from_metrics(text: str) -> float | None:
     """In-flight requests / capacity from the serving service's Prometheus text, or None if absent."""
-    values = dict(_METRIC.findall(text))
+    values = metric_samples(text)
     try:
-        inflight, capacity = float(values["mlp_serving_inflight_requests"]), float(values["mlp_serving_capacity"])
-    except (KeyError, ValueError):
+        inflight, capacity = values["mlp_serving_inflight_requests"], values["mlp_serving_capacity"]
+    except KeyError:
         return None
     return inflight / capacity if capacity > 0 else None
 
