@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import date
 
-import httpx
 import pytest
 
 from include.catalogue import load_catalogue
 from include.cost.extract.aws import extract_aws
 from include.cost.sources import AWS_SOURCE_SCHEMA, SchemaDrift
+from localdev.billing import queue_cost_explorer_pages
 
 
 def _group(service: str, region: str, unblended: str, amortized: str, usage: str = "1") -> dict:
@@ -33,10 +33,7 @@ def _day(start: str, end: str, groups: list[dict], estimated: bool = False) -> d
 
 
 def _queue(local_clouds, *results: dict) -> None:
-    answer = httpx.post(
-        f"{local_clouds.ports.moto_url}/moto-api/static/ce/cost-and-usage-results", json={"results": list(results)}
-    )
-    assert answer.status_code == 201
+    queue_cost_explorer_pages(local_clouds.ports.moto_url, list(results))
 
 
 @pytest.fixture

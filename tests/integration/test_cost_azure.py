@@ -9,7 +9,7 @@ Azure: an ``AIRFLOW_CONN_AZURE_COST`` connection, the provider's credential, a b
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 import time
 from datetime import date
@@ -29,7 +29,7 @@ from localdev.cost_management_standin import (
     seed_cost_rows,
     set_faults,
 )
-from localdev.processes import free_port
+from localdev.processes import ProcessTable, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED_SCHEMA = pa.schema([field for field in AZURE_SOURCE_SCHEMA if field.name != "subscription_id"])
@@ -56,28 +56,24 @@ class StandIn:
 @pytest.fixture(scope="module")
 def stand_in(tmp_path_factory):
     """``python -m localdev.cost_management_standin`` on a free loopback port, stopped after the module."""
-    tls_dir = tmp_path_factory.mktemp("cost-management")
+    state = tmp_path_factory.mktemp("cost-management")
+    processes = ProcessTable(state / "run", state / "logs")
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "localdev.cost_management_standin", "--host", "127.0.0.1", "--port", str(port)]
-        + ["--tls-dir", str(tls_dir)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    served = StandIn(f"https://127.0.0.1:{port}", str(tls_dir / "cert.pem"))
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            recorded_calls(served.endpoint, served.ca_bundle)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the Cost Management stand-in did not start") from None
-            time.sleep(0.1)
-    yield served
-    process.terminate()
-    process.wait(10)
+    argv = [sys.executable, "-m", "localdev.cost_management_standin", "--host", "127.0.0.1", "--port", str(port)]
+    served = StandIn(f"https://127.0.0.1:{port}", str(state / "tls" / "cert.pem"))
+    try:
+        processes.start(
+            "cost-management", [*argv, "--tls-dir", str(state / "tls")], env=dict(os.environ), cwd=REPO_ROOT
+        )
+        processes.wait_until(
+            ["cost-management"],
+            lambda: recorded_calls(served.endpoint, served.ca_bundle) is not None,
+            20,
+            what="the Cost Management stand-in",
+        )
+        yield served
+    finally:
+        processes.stop_all()
 
 
 @pytest.fixture
