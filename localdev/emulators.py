@@ -223,18 +223,18 @@ def connection_env(catalogue: Catalogue, ports: EmulatorPorts, data_dir: Path) -
 
     Kubernetes connections are left out: no cluster runs locally.
     """
-    aws_extra = {"endpoint_url": ports.moto_url}
+
+    def aws(region_name: str) -> dict:
+        extra = {"endpoint_url": ports.moto_url, "region_name": region_name}
+        return {"conn_type": "aws", "login": LOCAL_AWS_KEY, "password": LOCAL_AWS_KEY, "extra": extra}
+
+    def google(api_endpoint: str) -> dict:
+        extra = {"project": LOCAL_GCP_PROJECT, "is_anonymous": True, "api_endpoint": api_endpoint}
+        return {"conn_type": "google_cloud_platform", "extra": extra}
+
     storage = {
-        "aws": lambda region: {
-            "conn_type": "aws",
-            "login": LOCAL_AWS_KEY,
-            "password": LOCAL_AWS_KEY,
-            "extra": {**aws_extra, "region_name": region.cloud_region},
-        },
-        "gcp": lambda region: {
-            "conn_type": "google_cloud_platform",
-            "extra": {"project": LOCAL_GCP_PROJECT, "is_anonymous": True, "api_endpoint": ports.gcs_url},
-        },
+        "aws": lambda region: aws(region.cloud_region),
+        "gcp": lambda region: google(ports.gcs_url),
         "azure": lambda region: {
             "conn_type": "wasb",
             "extra": {
@@ -246,25 +246,12 @@ def connection_env(catalogue: Catalogue, ports: EmulatorPorts, data_dir: Path) -
         },
     }
     conns = {region.connections.storage: storage[region.provider](region) for region in catalogue.regions}
-    conns[catalogue.dns.connection] = {
-        "conn_type": "aws",
-        "login": LOCAL_AWS_KEY,
-        "password": LOCAL_AWS_KEY,
-        "extra": {**aws_extra, "region_name": "us-east-1"},  # Route 53 is global, signed for us-east-1
-    }
+    conns[catalogue.dns.connection] = aws("us-east-1")  # Route 53 is global, signed for us-east-1
     sources = catalogue.cost.sources if catalogue.cost is not None else None
     if sources is not None and sources.aws is not None:
-        conns[sources.aws.connection] = {
-            "conn_type": "aws",
-            "login": LOCAL_AWS_KEY,
-            "password": LOCAL_AWS_KEY,
-            "extra": {**aws_extra, "region_name": "us-east-1"},  # Cost Explorer's endpoint is in us-east-1
-        }
+        conns[sources.aws.connection] = aws("us-east-1")  # Cost Explorer's endpoint is in us-east-1
     if sources is not None and sources.gcp is not None:
-        conns[sources.gcp.connection] = {
-            "conn_type": "google_cloud_platform",
-            "extra": {"project": LOCAL_GCP_PROJECT, "is_anonymous": True, "api_endpoint": ports.bigquery_url},
-        }
+        conns[sources.gcp.connection] = google(ports.bigquery_url)
     if sources is not None and sources.azure is not None:
         from localdev.cost_management_standin import local_connection
 
