@@ -6,13 +6,14 @@ FROM apache/airflow:3.3.2-python3.11
 COPY requirements.txt requirements.lock /tmp/mlp/
 RUN pip install --no-cache-dir -r /tmp/mlp/requirements.txt -c /tmp/mlp/requirements.lock
 
-# The platform's code, where the Airflow components look for it.
+# The platform's code, where the Airflow components look for it. plugins/ holds only deployment-specific plugins.
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
-COPY --chown=airflow:0 include/ /opt/airflow/include/
 COPY --chown=airflow:0 config/ /opt/airflow/config/
+COPY --chown=airflow:0 pyproject.toml /opt/airflow/
+COPY --chown=airflow:0 include/ /opt/airflow/include/
 COPY --chown=airflow:0 localdev/ /opt/airflow/localdev/
 
-# `import include.catalogue` and `import localdev` from /opt/airflow. plugins/ is listed too because
-# `python -m localdev provision` runs outside Airflow, which would otherwise add it to the path itself.
-ENV PYTHONPATH=/opt/airflow:/opt/airflow/plugins
+# The platform's packages (include, localdev), installed editable so that compose's read-only mounts of
+# include/ take effect without a rebuild; installing registers the UI plugins' entry points. No PYTHONPATH.
+RUN pip install --no-cache-dir --no-deps --no-build-isolation --editable /opt/airflow

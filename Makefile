@@ -8,7 +8,7 @@ VENV := .venv
 IAC_VENV := .venv-iac
 HCL_VENV := .venv-hcl
 UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
-RUN := PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(VENV)/bin/python
+RUN := $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: demo up down status replication-status failover-status region-down region-up install lint test test-fast bench bench-failover bench-cost lock clean
@@ -34,12 +34,14 @@ region-down region-up:   # make region-down REGION=azure-eastus
 
 install: $(VENV)/.installed node_modules/.installed $(IAC_VENV)/.installed $(HCL_VENV)/.installed
 
-$(VENV)/.installed: requirements.lock
+$(VENV)/.installed: requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if (3, 11, 3) <= v[:3] < (3, 12) else \
 		f"error: Python 3.11.3 or newer 3.11 is needed, found {sys.version.split()[0]} at {sys.executable}; set PYTHON=/path/to/python3.11")'
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip sync --quiet --python $(VENV)/bin/python requirements.lock
+	# The platform's own packages, editable, with its Airflow plugins' entry points (built with the locked setuptools).
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --no-deps --no-build-isolation --editable .
 	touch $@
 
 $(IAC_VENV)/.installed: requirements-iac.lock $(VENV)/.installed

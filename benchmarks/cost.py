@@ -1,7 +1,7 @@
 """Cost benchmark: normalising GCP billing-export rows to FOCUS, ours (pyarrow) beside DuckDB, in one run.
 
 Generates ``--rows`` rows (default 10 million) of the BigQuery billing export with
-``include.cost.synthetic.gcp_export_rows`` (nested service, sku, location, usage, a credits array and labels
+``localdev.synthetic_billing.gcp_export_rows`` (nested service, sku, location, usage, a credits array and labels
 on every row, billed in EUR) and writes them once to a Parquet file. Then, each in a fresh subprocess so that
 its peak RSS is its own, for 1 thread and for every core:
 
@@ -13,7 +13,7 @@ report rows per second, the RSS once the input is read, the peak RSS of the proc
 which must agree. The goal is at least a million rows per second per
 core. Run from the repository root:
 
-    PYTHONPATH=.:plugins .venv/bin/python benchmarks/cost.py [--rows 10000000]
+    .venv/bin/python benchmarks/cost.py [--rows 10000000]
 """
 
 from __future__ import annotations
@@ -130,7 +130,6 @@ def measure(engine: str, path: Path, threads: int) -> dict:
         check=True,
         capture_output=True,
         text=True,
-        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
     )
     return json.loads(answer.stdout.strip().splitlines()[-1])
 
@@ -148,7 +147,7 @@ def main() -> int:
 
     import pyarrow.parquet as pq
 
-    from include.cost.synthetic import gcp_export_rows
+    from localdev.synthetic_billing import gcp_export_rows
 
     cores = os.cpu_count() or 1
     hours = 90 * 24

@@ -16,7 +16,7 @@ health-check failover, interval x failure threshold + TTL, computed from the cat
 defaults (moto's health checks are always healthy, so that one cannot be measured here).
 
     make bench-failover                       # or:
-    PYTHONPATH=.:plugins .venv/bin/python benchmarks/failover.py --trials 6
+    .venv/bin/python benchmarks/failover.py --trials 6
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Platform:
     """The running local platform's serving processes, failover store and Route 53 records."""
 
     def __init__(self, catalogue: Catalogue):
-        from include.failover.dns import Route53Traffic
+        from include.clouds.route53 import Route53Traffic
         from include.failover.store import FailoverStore
         from localdev.processes import ProcessTable
 
@@ -83,8 +83,7 @@ class Platform:
         from localdev.serving import serving_commands, serving_name
 
         argv = serving_commands(self.catalogue, DEMO_MODEL, DEMO_VERSION)[serving_name(region)]
-        env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'plugins'}"}
-        self.table.start(serving_name(region), argv, env=env, cwd=REPO_ROOT)
+        self.table.start(serving_name(region), argv, env=dict(os.environ), cwd=REPO_ROOT)
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> float:

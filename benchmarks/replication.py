@@ -12,7 +12,7 @@ It prints both times, MiB/s (bytes delivered to all targets per second), peak RS
 ours is faster). ``--sizes 64,256,1024`` times ours alone at each size, to show that peak RSS does not grow
 with the model. Run from the repository root:
 
-    PYTHONPATH=.:plugins .venv/bin/python benchmarks/replication.py
+    .venv/bin/python benchmarks/replication.py
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from include.catalogue import Catalogue, Region, load_catalogue
-from include.objectstore import store_for
+from include.clouds.objectstore import store_for
 from include.replication.manifest import Manifest
 from include.replication.replicate import (
     Replica,

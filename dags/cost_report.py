@@ -18,8 +18,9 @@ import pendulum
 from airflow.sdk import Param, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from include.airflow.defaults import COST_API_POOL, START_DATE, default_args
+from include.airflow.failures import permanent_errors_fail_task
 from include.catalogue import load_catalogue
-from include.dag_defaults import COST_API_POOL, START_DATE, default_args
 
 CATALOGUE = load_catalogue()  # a local file: no network at parse time
 COST = CATALOGUE.cost
@@ -29,19 +30,6 @@ PROVIDERS = COST.sources.providers if COST else []
 def _day_covered(logical_date) -> str:
     """A run at 06:00 UTC on day D reports on day D - 1, the last complete UTC day."""
     return (pendulum.instance(logical_date).in_timezone("UTC") - timedelta(days=1)).date().isoformat()
-
-
-def _failing_for_good(error: Exception) -> Exception:
-    """Bad data does not get better with retries: fail the task at once, naming the problem."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from include.cost.focus import CurrencyRateMissing, ReconciliationError
-    from include.cost.pipeline import CostNotConfigured
-    from include.cost.sources import SchemaDrift
-
-    if isinstance(error, SchemaDrift | CurrencyRateMissing | ReconciliationError | CostNotConfigured):
-        return AirflowFailException(f"{type(error).__name__}: {error}")
-    return error
 
 
 @dag(
@@ -89,10 +77,8 @@ def cost_report():
         from include.cost.pipeline import extract_window
 
         days = [date.fromisoformat(d) for d in window["days"]]
-        try:
+        with permanent_errors_fail_task():
             return extract_window(load_catalogue(), provider, days, run_id)
-        except Exception as error:
-            raise _failing_for_good(error) from error
 
     @task(multiple_outputs=False, execution_timeout=timedelta(hours=1))
     def normalise(extracted: dict, run_id=None) -> dict:
@@ -102,10 +88,8 @@ def cost_report():
         from include.cost.pipeline import normalise_window
 
         days = [date.fromisoformat(d) for d in extracted["days"]]
-        try:
+        with permanent_errors_fail_task():
             return {**normalise_window(load_catalogue(), extracted["provider"], days, run_id), "extracted": extracted}
-        except Exception as error:
-            raise _failing_for_good(error) from error
 
     @task(multiple_outputs=False, execution_timeout=timedelta(minutes=10))
     def sample_utilisation() -> dict:

@@ -20,10 +20,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import dag, task
-from failover_airflow.traffic import FAILOVER_MOVES, add_traffic_moves
 
+from include.airflow.assets import FAILOVER_MOVES
+from include.airflow.defaults import START_DATE, default_args
+from include.airflow.traffic import add_traffic_moves
 from include.catalogue import load_catalogue
-from include.dag_defaults import START_DATE, default_args
 
 CATALOGUE = load_catalogue()  # a local file: no network at parse time
 

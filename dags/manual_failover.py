@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
-from failover_airflow.traffic import FailoverNotifier, add_traffic_moves
 
+from include.airflow.defaults import START_DATE, default_args
+from include.airflow.traffic import FailoverNotifier, add_traffic_moves
 from include.catalogue import load_catalogue
-from include.dag_defaults import START_DATE, default_args
 
 CATALOGUE = load_catalogue()  # a local file: no network at parse time
 

@@ -19,9 +19,10 @@ from datetime import timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.task.trigger_rule import TriggerRule
 
+from include.airflow.assets import model_events_asset
+from include.airflow.defaults import REPLICATION_POOL, START_DATE, default_args
+from include.airflow.failures import permanent_errors_fail_task
 from include.catalogue import load_catalogue
-from include.dag_defaults import REPLICATION_POOL, START_DATE, default_args
-from include.replication.events import model_events_asset
 from include.replication.manifest import MODEL_NAME, VERSION
 
 CATALOGUE = load_catalogue()  # a local file: no network at parse time
@@ -34,28 +35,21 @@ def _run_step(step: str, *args, item: dict | None = None):
 
     Failures of an item are recorded in the status store; bad input fails at once, without retries.
     """
-    from airflow.sdk.exceptions import AirflowFailException
-
+    from include.errors import PermanentError
     from include.replication import pipeline
-    from include.replication.manifest import InvalidModelVersion
-    from include.replication.replicate import SourceMissing
-    from include.replication.requests import InvalidRequest
 
     context = get_current_context()
     catalogue = load_catalogue()
     if item is not None:
         context["replica_label"] = pipeline.label(item)
-    try:
-        return getattr(pipeline, step)(catalogue, *args, context["run_id"])
-    except (InvalidRequest, InvalidModelVersion, SourceMissing) as exc:
-        if item is not None:
-            pipeline.record_failure(catalogue, item, context["run_id"], exc, final=True)
-        raise AirflowFailException(str(exc)) from None
-    except Exception as exc:
-        if item is not None:
-            final = context["ti"].try_number > context["task"].retries
-            pipeline.record_failure(catalogue, item, context["run_id"], exc, final=final)
-        raise
+    with permanent_errors_fail_task():
+        try:
+            return getattr(pipeline, step)(catalogue, *args, context["run_id"])
+        except Exception as exc:
+            if item is not None:
+                final = isinstance(exc, PermanentError) or context["ti"].try_number > context["task"].retries
+                pipeline.record_failure(catalogue, item, context["run_id"], exc, final=final)
+            raise
 
 
 @dag(
@@ -103,7 +97,7 @@ def model_replication():
     @task(multiple_outputs=False, retries=1)
     def plan() -> list[dict]:
         """Read the request (conf or registry events) and list the (version, target) pairs still to do."""
-        from include.replication.events import message_bodies
+        from include.airflow.assets import message_bodies
 
         context = get_current_context()
         # The form's fields arrive validated through params; anything else in the conf (a typo such as

@@ -12,7 +12,7 @@ from datetime import timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.task.trigger_rule import TriggerRule
 
-from include.dag_defaults import START_DATE, default_args
+from include.airflow.defaults import START_DATE, default_args
 
 
 @dag(

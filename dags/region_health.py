@@ -15,10 +15,11 @@ from datetime import timedelta
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import dag, get_current_context, task
-from failover_airflow.health import RegionHealthSensor
-from failover_airflow.traffic import FAILOVER_MOVES, FailoverNotifier
 
-from include.dag_defaults import START_DATE, default_args
+from include.airflow.assets import FAILOVER_MOVES
+from include.airflow.defaults import START_DATE, default_args
+from include.airflow.health import RegionHealthSensor
+from include.airflow.traffic import FailoverNotifier
 
 
 @dag(

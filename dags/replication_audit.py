@@ -13,7 +13,7 @@ from datetime import timedelta
 from airflow.sdk import Param, dag, task
 from airflow.task.trigger_rule import TriggerRule
 
-from include.dag_defaults import REPLICATION_POOL, START_DATE, default_args
+from include.airflow.defaults import REPLICATION_POOL, START_DATE, default_args
 
 VERSIONS_PER_BATCH = 20  # keeps the map short: 100 batches cover 2,000 model versions
 

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from include.errors import CatalogueError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CATALOGUE = REPO_ROOT / "config" / "regions.yaml"
 CATALOGUE_ENV = "MLP_REGION_CATALOGUE"
@@ -43,10 +45,6 @@ ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
 Hostname = Annotated[str, StringConstraints(pattern=HOSTNAME)]
 Strategy = Literal["automatic", "graceful", "immediate"]
 Percent = Annotated[int, Field(ge=0, le=100)]
-
-
-class CatalogueError(ValueError):
-    """The region catalogue is missing, unreadable or invalid; the message names the field."""
 
 
 class _Strict(BaseModel):

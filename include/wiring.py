@@ -12,7 +12,8 @@ import time
 from dataclasses import asdict, dataclass
 
 from include.catalogue import Region
-from include.objectstore import ChecksumMismatch, ObjectStore, store_for
+from include.clouds.objectstore import ObjectStore, store_for
+from include.errors import ChecksumMismatch
 
 PROBE_PREFIX = "_platform/wiring"
 PROBE_SIZE = 64 * 1024

@@ -15,7 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from include.catalogue import CatalogueError, catalogue_path, load_catalogue
+from include.catalogue import catalogue_path, load_catalogue
+from include.errors import CatalogueError
 from localdev.airflow_local import (
     ADMIN_USER,
     TOPOLOGIES,

@@ -120,9 +120,6 @@ def airflow_env(settings: AirflowSettings, connections: dict[str, str], catalogu
         **os.environ,
         **connections,
         "AIRFLOW_HOME": str(home),
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(REPO_ROOT), str(REPO_ROOT / "plugins"), os.environ.get("PYTHONPATH")])
-        ),
         "MLP_REGION_CATALOGUE": str(catalogue_path),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
@@ -193,7 +190,7 @@ def _check_redis(settings: AirflowSettings) -> None:
 
 def pool_commands() -> list[list[str]]:
     """``airflow pools set`` for each pool the platform's tasks run in (idempotent)."""
-    from include.dag_defaults import POOLS
+    from include.airflow.defaults import POOLS
 
     return [[_airflow(), "pools", "set", name, str(slots), text] for name, (slots, text) in POOLS.items()]
 

@@ -1,6 +1,6 @@
 """Seed the local billing sources with generated billing data, so the cost DAG has something real to read.
 
-``include.cost.synthetic`` makes 90 days (ending yesterday, UTC) of AWS, GCP and Azure billing, with one
+``localdev.synthetic_billing`` makes 90 days (ending yesterday, UTC) of AWS, GCP and Azure billing, with one
 planted anomaly. Each source gets it through its own API, at the endpoint its Airflow connection names (so
 the same command works on this machine and inside Docker Compose):
 
@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 
 from include.catalogue import Catalogue
-from include.cost.synthetic import SyntheticBilling, generate_billing
+from localdev.synthetic_billing import SyntheticBilling, generate_billing
 
 AWS_PAGE_SIZE = 500  # Cost Explorer groups per page
 

@@ -11,7 +11,7 @@ import json
 import pickle
 
 from include.catalogue import Catalogue
-from include.objectstore import store_for
+from include.clouds.objectstore import store_for
 from include.replication.__main__ import registry_event, send_event
 from include.replication.replicate import read_manifest, register_model_version
 

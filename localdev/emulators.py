@@ -202,7 +202,6 @@ def start_emulators(table: ProcessTable, ports: EmulatorPorts, data_dir: Path, t
     env = {
         **os.environ,
         "AZURITE_ACCOUNTS": f"{AZURITE_ACCOUNT}:{AZURITE_KEY}",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
     urls = readiness_urls(ports)
     ca_bundles = {"cost-management": cost_management_tls_dir(data_dir) / "cert.pem"}

@@ -21,7 +21,7 @@ def _ensure_s3_bucket(region: Region) -> str:
 
 
 def _ensure_gcs_bucket(region: Region) -> str:
-    from cloud_hooks.gcs import GCSEndpointHook
+    from include.clouds.hooks import GCSEndpointHook
 
     hook = GCSEndpointHook(gcp_conn_id=region.connections.storage)
     if hook.get_conn().lookup_bucket(region.bucket) is not None:
@@ -66,7 +66,7 @@ def _ensure_queue(queue_url: str, conn_id: str) -> str:
 
 def _ensure_traffic_records(catalogue: Catalogue) -> list[str]:
     """Health checks and the weighted, latency and failover records; a fresh set voids any failover state."""
-    from include.failover.dns import Route53Traffic
+    from include.clouds.route53 import Route53Traffic
     from include.failover.store import FailoverStore
 
     traffic = Route53Traffic(catalogue)

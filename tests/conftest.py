@@ -1,8 +1,8 @@
 """Test settings and shared fixtures.
 
 Airflow reads its configuration when first imported, so this module points it at a private home (SQLite,
-no example DAGs, this repository's dags/ and plugins/) before any test imports it, and drops cloud
-connections and credentials inherited from the caller's shell.
+no example DAGs, this repository's dags/) before any test imports it, and drops cloud connections and
+credentials inherited from the caller's shell. The platform's UI plugins come by entry point.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ OVERLAYS = {
     "azure-eastus": ".azurecr.io/",
 }
 
-# The connection type of a region's storage connection, by provider (include/objectstore.py).
+# The connection type of a region's storage connection, by provider (include/clouds/objectstore.py).
 STORAGE_CONN_TYPES = {"aws": "aws", "gcp": "google_cloud_platform", "azure": "wasb"}
 # Fields of an Airflow connection, top-level or in its extra, that hold a credential.
 CREDENTIAL_FIELDS = {

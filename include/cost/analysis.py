@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from include.catalogue import AnomalyRules, Budget, Catalogue, UnitPrice, Workload
+from include.errors import CostDataError
 
 HOURS_PER_MONTH = 730  # 8760 hours in a 365-day year / 12: the month cloud price lists use
 NO_REGION = "global"  # RegionId is null for charges that belong to no region
@@ -55,10 +56,6 @@ _REQUIRED_FOCUS = [
     "x_Provider",
     "x_Estimated",
 ]
-
-
-class CostDataError(ValueError):
-    """FOCUS rows that cannot be summed into a trustworthy figure (missing columns, NaN costs, mixed currencies)."""
 
 
 class Utilisation(NamedTuple):

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from include.errors import CurrencyRateMissing, ReconciliationError
+
 if TYPE_CHECKING:
     from include.catalogue import CostConfig
 
@@ -75,14 +77,6 @@ FOCUS_SCHEMA = pa.schema(
 
 FOCUS_COLUMNS = FOCUS_SCHEMA.names
 PROVIDER_NAMES = {"aws": "AWS", "gcp": "Google Cloud", "azure": "Microsoft Azure"}
-
-
-class CurrencyRateMissing(ValueError):
-    """A source billed in a currency the catalogue has no exchange rate for."""
-
-
-class ReconciliationError(RuntimeError):
-    """The normalised total of a provider and day differs from the source's own total."""
 
 
 # FOCUS ServiceCategory of each service name the three sources use; others are "Other" and logged.

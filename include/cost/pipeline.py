@@ -21,10 +21,11 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow.compute as pc
 
 from include.catalogue import Catalogue, CostConfig
+from include.clouds.billing.schemas import SOURCE_SCHEMAS, conform
+from include.clouds.objectstore import ObjectStore, store_for
 from include.cost.focus import NORMALISERS, ExchangeRates, reconcile, rows_by_day, source_days, source_totals
-from include.cost.sources import SOURCE_SCHEMAS, conform
 from include.cost.store import partition_key, read_focus, read_partition, report_key, write_partition
-from include.objectstore import ObjectStore, store_for
+from include.errors import CostNotConfigured
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,6 @@ REPORT_COLUMNS = [
     "x_Credits",
     "x_Estimated",
 ]
-
-
-class CostNotConfigured(LookupError):
-    """The catalogue has no ``cost`` section, or no source for a provider."""
 
 
 def cost_config(catalogue: Catalogue) -> CostConfig:
@@ -74,14 +71,14 @@ def days_to_load(catalogue: Catalogue, day: date, lookback_days: int) -> list[da
 
 def _extractor(provider: str):
     if provider == "aws":
-        from include.cost.extract.aws import extract_aws
+        from include.clouds.billing.aws import extract_aws
 
         return extract_aws
     if provider == "gcp":
-        from include.cost.extract.gcp import extract_gcp
+        from include.clouds.billing.gcp import extract_gcp
 
         return extract_gcp
-    from include.cost.extract.azure import extract_azure
+    from include.clouds.billing.azure import extract_azure
 
     return extract_azure
 

@@ -18,6 +18,7 @@ from include.catalogue import Catalogue, CostConfig
 from include.cost import analysis
 from include.cost.analysis import Utilisation, day_range
 from include.cost.focus import FOCUS_VERSION, PROVIDER_NAMES
+from include.errors import CostDataError
 
 PERIOD_DAYS = 90  # the daily series and the chart
 TOP_SERVICES = 10
@@ -47,9 +48,7 @@ def build_report(
     """
     currency = analysis.billing_currency(focus)
     if currency is not None and currency != cost.reporting_currency:
-        raise analysis.CostDataError(
-            f"FOCUS rows are in {currency}, the reporting currency is {cost.reporting_currency}"
-        )
+        raise CostDataError(f"FOCUS rows are in {currency}, the reporting currency is {cost.reporting_currency}")
     daily = analysis.daily_costs(focus)
     notes = []
     later = daily["day"] > day

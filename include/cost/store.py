@@ -21,8 +21,9 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from include.clouds.objectstore import ObjectStore
 from include.cost.focus import FOCUS_SCHEMA
-from include.objectstore import ObjectNotFound, ObjectStore
+from include.errors import ObjectNotFound
 
 LAYERS = ("source", "focus")
 REPORT_KINDS = ("html", "json")

@@ -14,11 +14,12 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from include.catalogue import CatalogueError, load_catalogue
+from include.catalogue import load_catalogue
+from include.errors import CatalogueError
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from include.failover.dns import Route53Traffic
+    from include.clouds.route53 import Route53Traffic
     from include.failover.store import FailoverStore, format_states
 
     catalogue = load_catalogue()

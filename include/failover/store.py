@@ -13,6 +13,7 @@ import time
 
 import sqlalchemy as sa
 
+from include.errors import ConcurrentStateChange
 from include.failover.machine import RegionRecord, State, Transition, moved
 
 metadata = sa.MetaData()
@@ -45,10 +46,6 @@ transitions = sa.Table(
 _FIELDS = ("state", "since", "failures", "failing_since", "successes", "healthy_since", "reason", "held")
 
 
-class ConcurrentStateChange(RuntimeError):
-    """Another writer changed a region's state since it was read; nothing was written."""
-
-
 class FailoverStore:
     """Reads and writes region records and transitions."""
 
@@ -59,7 +56,7 @@ class FailoverStore:
     @classmethod
     def from_connection(cls, conn_id: str) -> FailoverStore:
         """The store behind an Airflow connection (sqlite or postgres)."""
-        from include.state_db import state_engine
+        from include.state.engine import state_engine
 
         return cls(state_engine(conn_id))
 

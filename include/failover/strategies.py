@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field, replace
 
+from include.errors import MoveRefused
 from include.failover.machine import State
-from include.failover.traffic import MoveRefused, TrafficController
+from include.failover.traffic import TrafficController
 
 log = logging.getLogger(__name__)
 STRATEGIES = ("automatic", "graceful", "immediate")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 from include.catalogue import Catalogue
+from include.errors import MoveRefused
 from include.failover.machine import RegionRecord, State, Transition, moved
 from include.failover.store import FailoverStore
 from include.health.probes import probe_now
@@ -24,15 +25,11 @@ from include.health.probes import probe_now
 HOUR = 3600.0
 
 
-class MoveRefused(RuntimeError):
-    """A traffic move was refused by a safety rule; the message says which, and nothing was changed."""
-
-
 class TrafficController:
     """Plans and makes traffic moves for one catalogue, recording each in the failover store."""
 
     def __init__(self, catalogue: Catalogue, store: FailoverStore, dns=None):
-        from include.failover.dns import Route53Traffic
+        from include.clouds.route53 import Route53Traffic
 
         self.catalogue = catalogue
         self.store = store
@@ -69,7 +66,7 @@ class TrafficController:
 
     def warm_up(self, receivers: list[str]) -> dict:
         """Scale each receiver's serving deployment (where it has a cluster) and check that it is ready."""
-        from include.health.kubernetes import scale_for_warmup
+        from include.clouds.kubernetes import scale_for_warmup
 
         failover = self.catalogue.failover
         evidence: dict[str, dict] = {}

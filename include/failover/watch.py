@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 
 from include.catalogue import Catalogue
+from include.errors import ConcurrentStateChange
 from include.failover.machine import ACTIONS, RegionRecord, State, Transition
 from include.failover.notify import refusal_alert, transition_alert
-from include.failover.store import ConcurrentStateChange, FailoverStore, format_states
+from include.failover.store import FailoverStore, format_states
 
 log = logging.getLogger(__name__)
 

@@ -154,7 +154,7 @@ async def probe_round(
 ) -> dict[str, RegionVerdict]:
     """Probe every region (or those in ``only``) from every vantage point, and their clusters, concurrently;
     a verdict per region."""
-    from include.health.kubernetes import probe_cluster
+    from include.clouds.kubernetes import probe_cluster
 
     settings = catalogue.health
     regions = [r for r in catalogue.regions if only is None or r.name in only]

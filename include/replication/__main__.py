@@ -15,7 +15,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from include.catalogue import Catalogue, CatalogueError, load_catalogue
+from include.catalogue import Catalogue, load_catalogue
+from include.errors import CatalogueError
 
 
 def registry_event(catalogue: Catalogue, model: str, version: str, region_name: str) -> str:

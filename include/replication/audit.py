@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from include.catalogue import Catalogue
-from include.objectstore import ObjectStore, store_for
+from include.clouds.objectstore import ObjectStore, store_for
 from include.replication.manifest import MANIFEST_NAME, MODELS_PREFIX, Manifest, manifest_key
 from include.replication.replicate import Replica, copy_to_staging, read_manifest, settings_of, verify_and_publish
 from include.replication.status import StatusRow, StatusStore, as_utc

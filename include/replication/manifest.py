@@ -14,6 +14,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from include.errors import InvalidModelVersion
+
 MODELS_PREFIX = "models"
 MANIFEST_NAME = "_manifest.json"
 STAGING_PREFIX = "_staging"
@@ -22,10 +24,6 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 PATH_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-class InvalidModelVersion(ValueError):
-    """A model name, version, file path, size or checksum is not acceptable; the message names it."""
 
 
 def check_model_name(name: object) -> str:

@@ -10,23 +10,17 @@ import logging
 from datetime import datetime
 
 from include.catalogue import Catalogue
-from include.objectstore import store_for
+from include.clouds.objectstore import store_for
+from include.errors import InvalidRequest, SourceMissing
 from include.replication.replicate import (
     Replica,
-    SourceMissing,
     copy_to_staging,
     load_source_manifest,
     read_manifest,
     settings_of,
     verify_and_publish,
 )
-from include.replication.requests import (
-    InvalidRequest,
-    ReplicationRequest,
-    from_conf,
-    from_registry_event,
-    merge_requests,
-)
+from include.replication.requests import ReplicationRequest, from_conf, from_registry_event, merge_requests
 from include.replication.status import StatusStore
 
 log = logging.getLogger(__name__)

@@ -18,15 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from include.catalogue import Catalogue, Region
-from include.objectstore import SHA256_METADATA, ObjectNotFound, ObjectStore, store_for
+from include.clouds.objectstore import SHA256_METADATA, ObjectStore, store_for
+from include.errors import ObjectNotFound, SourceMissing
 from include.replication.manifest import STAGING_PREFIX, Manifest, ModelFile, manifest_key
 from include.replication.transfer import ChecksumMismatch, Progress, TransferSettings, copy_object, sha256_of
 
 log = logging.getLogger(__name__)
-
-
-class SourceMissing(LookupError):
-    """The model version, its manifest or one of its files is not in the source region (not retried)."""
 
 
 @dataclass(frozen=True)

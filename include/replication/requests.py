@@ -16,15 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from include.catalogue import Catalogue, CatalogueError
-from include.replication.manifest import InvalidModelVersion, check_model_name, check_version
+from include.catalogue import Catalogue
+from include.errors import CatalogueError, InvalidModelVersion, InvalidRequest
+from include.replication.manifest import check_model_name, check_version
 
 URI_PROVIDERS = {"s3": "aws", "gs": "gcp", "azure": "azure", "wasbs": "azure", "abfss": "azure"}
 SOURCE_REGION_TAG = "mlp.source_region"
-
-
-class InvalidRequest(ValueError):
-    """A replication request or registry event is malformed; the message names the field."""
 
 
 @dataclass(frozen=True)

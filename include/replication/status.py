@@ -73,7 +73,7 @@ class StatusStore:
     @classmethod
     def from_connection(cls, conn_id: str) -> StatusStore:
         """The store behind an Airflow connection (sqlite or postgres)."""
-        from include.state_db import state_engine
+        from include.state.engine import state_engine
 
         return cls(state_engine(conn_id))
 

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from include.objectstore import ChecksumMismatch, ObjectStore
+from include.clouds.objectstore import ObjectStore
+from include.errors import ChecksumMismatch
 
 log = logging.getLogger(__name__)
 

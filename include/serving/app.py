@@ -36,8 +36,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from include.catalogue import Catalogue, Region
-from include.objectstore import ObjectNotFound, ObjectStore, store_for
-from include.replication.manifest import InvalidModelVersion, Manifest
+from include.clouds.objectstore import ObjectStore, store_for
+from include.errors import CopyRejected, InvalidModelVersion, ModelNotReady, ObjectNotFound
+from include.replication.manifest import Manifest
 from include.replication.replicate import read_manifest
 
 MODEL_FILE = "model.pkl"
@@ -51,14 +52,6 @@ class PredictRequest(BaseModel):
     """The body of ``POST /predict``: rows of feature values."""
 
     instances: list[list[float]]
-
-
-class ModelNotReady(RuntimeError):
-    """No verified model is loaded; the message says why."""
-
-
-class CopyRejected(Exception):
-    """The region's store holds no verified copy of the version; the message says why."""
 
 
 @dataclass

@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from include.catalogue import (
-    CATALOGUE_ENV,
-    DEFAULT_CATALOGUE,
-    REPO_ROOT,
-    CatalogueError,
-    load_catalogue,
-    parse_catalogue,
-)
+from include.catalogue import CATALOGUE_ENV, DEFAULT_CATALOGUE, REPO_ROOT, load_catalogue, parse_catalogue
+from include.errors import CatalogueError
 
 EXAMPLE_CLOUD = REPO_ROOT / "config" / "regions.example-cloud.yaml"
 BASE = yaml.safe_load(DEFAULT_CATALOGUE.read_text())

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from include.catalogue import REPO_ROOT, Catalogue, catalogue_path, load_catalogue
-from include.objectstore import store_for
+from include.clouds.objectstore import store_for
 from include.replication.replicate import read_manifest, register_model_version
 from localdev.demo import demo_model_files
 from localdev.processes import free_port
@@ -103,7 +103,6 @@ class ChaosRegions:
             [sys.executable, "-m", "include.serving", "--region", name, "--model", CHAOS_MODEL]
             + ["--version", CHAOS_VERSION, "--port", str(served.port), "--reload-interval", "0.5"]
             + ["--verify-interval", "1"],
-            env={**os.environ, "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'plugins'}"},
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
@@ -198,7 +197,7 @@ class HealthLoop:
         return at
 
     def watch(self) -> dict:
-        from failover_airflow.health import RegionHealthTrigger
+        from include.airflow.health import RegionHealthTrigger
 
         records = self.store.load([r.name for r in self.catalogue.regions])
         trigger = RegionHealthTrigger(
@@ -223,8 +222,8 @@ class HealthLoop:
         return result
 
     def move(self, action: dict) -> None:
+        from include.errors import MoveRefused
         from include.failover.strategies import finish, plan_move, take_step
-        from include.failover.traffic import MoveRefused
 
         try:
             plan = plan_move(self.controller, action)

@@ -12,8 +12,9 @@ from datetime import date
 import pytest
 
 from include.catalogue import load_catalogue
-from include.cost.extract.aws import extract_aws
-from include.cost.sources import AWS_SOURCE_SCHEMA, SchemaDrift
+from include.clouds.billing.aws import extract_aws
+from include.clouds.billing.schemas import AWS_SOURCE_SCHEMA
+from include.errors import SchemaDrift
 from localdev.billing import queue_cost_explorer_pages
 
 
@@ -97,7 +98,7 @@ def test_a_group_without_a_metric_is_schema_drift(local_clouds, source):
 def test_an_unreachable_cost_explorer_is_source_unavailable(monkeypatch, source):
     import json
 
-    from include.cost.sources import SourceUnavailable
+    from include.errors import SourceUnavailable
     from localdev.processes import free_port
 
     dead = {

@@ -19,9 +19,10 @@ import pyarrow as pa
 import pytest
 
 from include.catalogue import AzureCostSource, load_catalogue
-from include.cost.extract import azure
-from include.cost.extract.azure import CostQueryRejected, extract_azure
-from include.cost.sources import AZURE_SOURCE_SCHEMA, SchemaDrift, SourceUnavailable
+from include.clouds.billing import azure
+from include.clouds.billing.azure import extract_azure
+from include.clouds.billing.schemas import AZURE_SOURCE_SCHEMA
+from include.errors import CostQueryRejected, SchemaDrift, SourceUnavailable
 from localdev.cost_management_standin import (
     local_connection,
     recorded_calls,

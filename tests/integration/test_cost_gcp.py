@@ -21,8 +21,9 @@ import pyarrow as pa
 import pytest
 
 from include.catalogue import REPO_ROOT, GcpCostSource
-from include.cost.extract.gcp import extract_gcp
-from include.cost.sources import GCP_SOURCE_SCHEMA, SchemaDrift, SourceUnavailable
+from include.clouds.billing.gcp import extract_gcp
+from include.clouds.billing.schemas import GCP_SOURCE_SCHEMA
+from include.errors import SchemaDrift, SourceUnavailable
 from localdev.bigquery_standin import bigquery_schema, seed_billing_export
 from localdev.processes import ProcessTable, free_port
 
@@ -303,7 +304,7 @@ def test_a_persistently_failing_server_is_source_unavailable_within_the_retry_bu
 
 
 def test_the_hook_uses_api_endpoint_only_when_the_connection_has_one(gcp_billing_connection, monkeypatch):
-    from cloud_hooks.bigquery import BigQueryEndpointHook
+    from include.clouds.hooks import BigQueryEndpointHook
 
     local = BigQueryEndpointHook(gcp_conn_id="gcp_billing", use_legacy_sql=False)
     assert local.get_client(project_id=PROJECT)._connection.API_BASE_URL == gcp_billing_connection

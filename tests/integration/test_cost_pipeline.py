@@ -18,15 +18,15 @@ import pytest
 import yaml
 
 from include.catalogue import CATALOGUE_ENV, DEFAULT_CATALOGUE, load_catalogue
+from include.clouds.objectstore import store_for
 from include.cost.focus import source_totals
 from include.cost.pipeline import build_daily_report, days_to_load, extract_window, normalise_window, window
 from include.cost.store import partition_key, read_partition, report_days, report_key
-from include.cost.synthetic import generate_billing
-from include.objectstore import store_for
 from localdev.bigquery_standin import seed_billing_export
 from localdev.billing import AWS_PAGE_SIZE, queue_cost_explorer_pages
 from localdev.cost_management_standin import reset_stand_in, seed_cost_rows
 from localdev.emulators import cost_management_tls_dir
+from localdev.synthetic_billing import generate_billing
 from tests.integration.conftest import WEBHOOK_CONN_ID
 from tests.integration.helpers import parse_dag, task_states
 

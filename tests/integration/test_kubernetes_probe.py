@@ -1,4 +1,4 @@
-"""Cluster health probes and failover warm-up (``include.health.kubernetes``) against a kube-apiserver stand-in.
+"""Cluster health probes and failover warm-up (``include.clouds.kubernetes``) against a kube-apiserver stand-in.
 
 No Kubernetes API server can run here, so ``tests.faults.kube_api.KubeApiStandIn`` stands in for one on
 loopback. It fakes only the endpoints the module uses: ``GET /readyz``, ``GET /api/v1/nodes``,
@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from include.health.kubernetes import ClusterHealth, WarmupError, probe_cluster, scale_for_warmup
+from include.clouds.kubernetes import ClusterHealth, probe_cluster, scale_for_warmup
+from include.errors import WarmupError
 from tests.faults.kube_api import KubeApiStandIn
 
 pytestmark = pytest.mark.integration

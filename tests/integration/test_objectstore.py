@@ -7,7 +7,8 @@ import hashlib
 import pytest
 
 from include.catalogue import load_catalogue
-from include.objectstore import ObjectNotFound, store_for
+from include.clouds.objectstore import store_for
+from include.errors import ObjectNotFound
 from include.wiring import ChecksumMismatch, probe_region
 
 pytestmark = pytest.mark.integration

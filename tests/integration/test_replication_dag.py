@@ -8,7 +8,7 @@ import os
 import pytest
 
 from include.catalogue import load_catalogue
-from include.objectstore import store_for
+from include.clouds.objectstore import store_for
 from include.replication.replicate import read_manifest, register_model_version
 from include.replication.status import StatusStore
 from tests.integration.helpers import parse_dag, task_states

@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 
 from include.catalogue import load_catalogue
-from include.objectstore import SHA256_METADATA, store_for
-from include.replication.manifest import InvalidModelVersion, Manifest, ModelFile, manifest_key
+from include.clouds.objectstore import SHA256_METADATA, store_for
+from include.errors import InvalidModelVersion, InvalidRequest, SourceMissing
+from include.replication.manifest import Manifest, ModelFile, manifest_key
 from include.replication.replicate import (
     Replica,
-    SourceMissing,
     copy_to_staging,
     is_published,
     load_source_manifest,
@@ -37,7 +37,7 @@ from include.replication.replicate import (
     settings_of,
     verify_and_publish,
 )
-from include.replication.requests import InvalidRequest, build_request, from_conf
+from include.replication.requests import build_request, from_conf
 from include.replication.status import StatusStore
 from include.replication.transfer import ChecksumMismatch, sha256_of
 from localdev.emulators import AZURITE_ACCOUNT
@@ -368,7 +368,7 @@ def test_emulator_dying_mid_upload_fails_the_copy_and_a_retry_publishes(local_cl
 REPLICATE_AND_MEASURE = """
 import json, sys
 from include.catalogue import load_catalogue
-from include.objectstore import store_for
+from include.clouds.objectstore import store_for
 from include.replication.replicate import (
     Replica, copy_to_staging, load_source_manifest, read_manifest, settings_of, verify_and_publish,
 )
@@ -403,11 +403,9 @@ def replicate_in_subprocess(tmp_path: Path, size: int) -> dict:
             stream.write(os.urandom(min(4 * MIB, size - start)))
     register_model_version(CATALOGUE.region(SOURCE), model, version, {"weights.bin": path})
     path.unlink()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")])}
     try:
         done = subprocess.run(
             [sys.executable, "-c", REPLICATE_AND_MEASURE, model, version, GCS, AZURE],
-            env=env,
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

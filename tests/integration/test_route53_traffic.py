@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from include.failover.dns import Route53Traffic, TrafficState, UnsafeTrafficChange
+from include.clouds.route53 import Route53Traffic, TrafficState
+from include.errors import UnsafeTrafficChange
 from tests.integration.dns_zone import catalogue_in_fresh_zone
 
 pytestmark = pytest.mark.integration

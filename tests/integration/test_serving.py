@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from include.catalogue import load_catalogue
-from include.objectstore import store_for
+from include.clouds.objectstore import store_for
 from include.replication.replicate import register_model_version
 from include.serving.app import create_app
 from localdev.demo import demo_model_files

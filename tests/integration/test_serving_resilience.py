@@ -5,7 +5,6 @@ is restored; /metrics carries what the health probes read."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import subprocess
 import sys
@@ -16,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from include.catalogue import REPO_ROOT, load_catalogue
+from include.clouds.objectstore import store_for
 from include.health.probes import utilisation_from_metrics
-from include.objectstore import store_for
 from include.replication.replicate import register_model_version
 from include.serving.app import create_app
 from localdev.demo import demo_model_files
@@ -152,7 +151,6 @@ def test_serving_process_waits_for_its_version(region, model_files, tmp_path):
     with open(log, "wb") as output:
         process = subprocess.Popen(
             command,
-            env={**os.environ, "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'plugins'}"},
             stdout=output,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,

@@ -29,7 +29,6 @@ def isolated_env(state_dir: Path, **overrides: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith(("AIRFLOW", "MLP_"))}
     env |= {
         "MLP_REGION_CATALOGUE": str(catalogue_on_free_ports(state_dir.parent / f"{state_dir.name}-regions.yaml")),
-        "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'plugins'}",
         "MLP_STATE_DIR": str(state_dir),
         "MLP_MOTO_PORT": str(free_port()),
         "MLP_AZURITE_PORT": str(free_port()),

@@ -12,7 +12,6 @@ import pytest
 from include.catalogue import AnomalyRules, Budget, UnitPrice, Workload
 from include.cost.analysis import (
     DAILY_COLUMNS,
-    CostDataError,
     anomalies,
     budget_status,
     daily_costs,
@@ -25,6 +24,7 @@ from include.cost.analysis import (
     top_movers,
 )
 from include.cost.focus import FOCUS_SCHEMA
+from include.errors import CostDataError
 
 approx = pytest.approx
 PRICES = {"aws": UnitPrice(vcpu_hour=0.04, gib_hour=0.005), "gcp": UnitPrice(vcpu_hour=0.0316, gib_hour=0.0042)}

@@ -7,11 +7,10 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pytest
 
+from include.clouds.billing.schemas import AWS_SOURCE_SCHEMA, AZURE_SOURCE_SCHEMA, GCP_SOURCE_SCHEMA, conform
 from include.cost.focus import (
     FOCUS_SCHEMA,
-    CurrencyRateMissing,
     ExchangeRates,
-    ReconciliationError,
     normalise_aws,
     normalise_azure,
     normalise_gcp,
@@ -20,7 +19,7 @@ from include.cost.focus import (
     source_days,
     source_totals,
 )
-from include.cost.sources import AWS_SOURCE_SCHEMA, AZURE_SOURCE_SCHEMA, GCP_SOURCE_SCHEMA, SchemaDrift, conform
+from include.errors import CurrencyRateMissing, ReconciliationError, SchemaDrift
 
 RATES = ExchangeRates("USD", {"EUR": 1.10})
 NOV_1, NOV_2 = date(2026, 11, 1), date(2026, 11, 2)

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pytest
 
 from include.catalogue import parse_catalogue
-from include.cost.analysis import CostDataError
 from include.cost.focus import FOCUS_SCHEMA
 from include.cost.report import build_report, money, render_html
+from include.errors import CostDataError
 
 DAY = date(2026, 11, 10)
 EVIL = '<script>alert("x")</script> & co'

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from include.errors import ConcurrentStateChange
 from include.failover.machine import RegionRecord, State, moved
-from include.failover.store import ConcurrentStateChange, FailoverStore, format_states
+from include.failover.store import FailoverStore, format_states
 
 
 @pytest.fixture

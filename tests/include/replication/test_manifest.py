@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from include.errors import InvalidModelVersion
 from include.replication.manifest import (
     MANIFEST_NAME,
-    InvalidModelVersion,
     Manifest,
     ModelFile,
     check_file_path,

@@ -8,8 +8,9 @@ import logging
 import pytest
 
 from include.catalogue import load_catalogue
+from include.errors import InvalidRequest
 from include.replication.pipeline import requests_of_run
-from include.replication.requests import InvalidRequest, ReplicationRequest, from_conf, from_registry_event
+from include.replication.requests import ReplicationRequest, from_conf, from_registry_event
 from include.replication.requests import merge_requests as merge
 
 CATALOGUE = load_catalogue()

@@ -1,6 +1,6 @@
 """Unit tests of streaming copies: part ordering, hashing, completion and abort.
 
-``MemoryStore`` is a test double of the store interface (``include.objectstore.ObjectStore``: ``read_range``,
+``MemoryStore`` is a test double of the store interface (``include.clouds.objectstore.ObjectStore``: ``read_range``,
 ``begin_upload``, ``url``) that counts calls, lets the tests observe part ordering, and shows whether an upload
 was completed or aborted on a checksum mismatch. Real stores (S3, GCS, Azure Blob on the emulators) are
 covered by the integration tests.

@@ -1,0 +1,46 @@
+"""Every Airflow asset of the platform, and how to read the events they carry.
+
+``model_events_asset``: model-registry events; an ``AssetWatcher`` long-polls the SQS queue in the triggerer.
+Each batch of messages the watcher receives becomes one asset event whose ``extra.payload.message_batch``
+holds the SQS messages; a DAG scheduled on the asset gets every event queued since its last run.
+
+``FAILOVER_MOVES``: the moves the health DAG requests (``extra.actions``); the failover_moves DAG runs on it.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset, AssetWatcher
+
+from include.catalogue import Catalogue
+
+# A plain name, no URI scheme: a scheme makes Airflow load every provider's URI handlers at parse time
+# (about 0.7 s here).
+MODEL_EVENTS_ASSET = "model-registry-events"
+FAILOVER_MOVES = Asset(name="failover-moves")
+
+
+def model_events_asset(catalogue: Catalogue) -> Asset | None:
+    """The asset fed by the catalogue's event queue, or None when the catalogue names no queue."""
+    if catalogue.events is None:
+        return None
+    from airflow.providers.amazon.aws.triggers.sqs import SqsSensorTrigger
+
+    trigger = SqsSensorTrigger(
+        sqs_queue=catalogue.events.queue_url,
+        aws_conn_id=catalogue.events.connection,
+        max_messages=10,
+        num_batches=1,
+        wait_time_seconds=10,  # long polling: an event is seen within a second of arriving
+        waiter_delay=1,
+    )
+    return Asset(name=MODEL_EVENTS_ASSET, watchers=[AssetWatcher(name="model_registry_queue", trigger=trigger)])
+
+
+def message_bodies(triggering_asset_events) -> list[str]:
+    """Every SQS message body carried by the asset events that started a run (several events per run)."""
+    bodies = []
+    for events in triggering_asset_events.values():
+        for event in events:
+            payload = (event.extra or {}).get("payload") or {}
+            bodies.extend(message["Body"] for message in payload.get("message_batch", []))
+    return bodies

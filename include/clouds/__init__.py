@@ -1,0 +1,1 @@
+"""The cloud access layer: object stores, Route 53, Kubernetes, billing clients and provider hooks."""

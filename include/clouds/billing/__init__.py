@@ -1,0 +1,1 @@
+"""One extractor per cloud billing API, each returning its source table (``include.clouds.billing.schemas``)."""

@@ -1,0 +1,1 @@
+"""The platform's state database (connection ``mlp_state``): its SQLAlchemy engine and schema."""

@@ -1,1 +1,0 @@
-"""Airflow hooks of the platform: thin extensions of the providers' hooks."""

@@ -1,1 +1,0 @@
-"""Airflow extensions for health sensing and failover: triggers, sensors, operators and the notifier."""
