@@ -1,11 +1,12 @@
 """The README's platform command end to end: ``python -m localdev up``, a DAG run triggered through the REST
 API under a real scheduler, the demo model replicated by a registry event through the asset watcher,
 duplicate events that copy nothing, a region killed and failed over by the health DAG and failed back when it
-returns, ``up`` again (no change), and ``down`` (every process gone)."""
+returns, the failover benchmark for one trial, ``up`` again (no change), and ``down`` (every process gone)."""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -124,6 +125,17 @@ def check_failover_and_failback(client: AirflowClient, env: dict[str, str], stat
         ("FAILOVER", "RECOVERING"),
         ("RECOVERING", "HEALTHY"),
     ]
+
+
+def check_failover_benchmark(env: dict[str, str]) -> None:
+    """``benchmarks/failover.py`` as benchmarks/README.md runs it, for one short trial on this platform."""
+    command = [sys.executable, "benchmarks/failover.py", "--trials", "1", "--pause-seconds", "10"]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    lines = done.stdout.strip().splitlines()
+    assert any(line.startswith("  kill aws-us-west-2") for line in lines), lines
+    assert re.match(r"^Headline: worst \d+\.\ds .+\(goal: .+\): (met|NOT met)$", lines[-1]), lines[-1]
+    print(f"failover benchmark, one trial: {lines[-1]}")
 
 
 def notify(env: dict[str, str], state) -> None:
@@ -259,6 +271,7 @@ def test_up_trigger_wiring_dag_down(tmp_path, topology):
 
         if topology == "embedded":  # the same DAGs run in production; once is enough for the time it takes
             check_failover_and_failback(client, env, state, topology)
+            check_failover_benchmark(env)
     finally:
         down = localdev(env, "down", timeout=120)
         if topology == "production":
