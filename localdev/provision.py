@@ -21,7 +21,7 @@ def _ensure_s3_bucket(region: Region) -> str:
 
 
 def _ensure_gcs_bucket(region: Region) -> str:
-    from include.clouds.hooks import GCSEndpointHook
+    from include.clouds.hooks.gcs import GCSEndpointHook
 
     hook = GCSEndpointHook(gcp_conn_id=region.connections.storage)
     if hook.get_conn().lookup_bucket(region.bucket) is not None:

@@ -175,7 +175,7 @@ class GCSStore:
     def __init__(self, region: Region):
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        from include.clouds.hooks import GCSEndpointHook
+        from include.clouds.hooks.gcs import GCSEndpointHook
 
         self.region = region
         self.hook = GCSEndpointHook(gcp_conn_id=region.connections.storage)

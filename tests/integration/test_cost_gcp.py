@@ -304,7 +304,7 @@ def test_a_persistently_failing_server_is_source_unavailable_within_the_retry_bu
 
 
 def test_the_hook_uses_api_endpoint_only_when_the_connection_has_one(gcp_billing_connection, monkeypatch):
-    from include.clouds.hooks import BigQueryEndpointHook
+    from include.clouds.hooks.bigquery import BigQueryEndpointHook
 
     local = BigQueryEndpointHook(gcp_conn_id="gcp_billing", use_legacy_sql=False)
     assert local.get_client(project_id=PROJECT)._connection.API_BASE_URL == gcp_billing_connection

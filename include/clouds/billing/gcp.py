@@ -71,7 +71,7 @@ def extract_gcp(
     from google.cloud import bigquery
     from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
-    from include.clouds.hooks import BigQueryEndpointHook
+    from include.clouds.hooks.bigquery import BigQueryEndpointHook
 
     if first_day > last_day:
         raise ValueError(f"first_day {first_day} is after last_day {last_day}")
