@@ -20,6 +20,17 @@ class CatalogueError(ValueError):
     """The region catalogue is missing, unreadable or invalid; the message names the field."""
 
 
+# The state database
+
+
+class StateSchemaMissing(RuntimeError):
+    """The state database was never migrated; the message says to run ``python -m include.state upgrade``."""
+
+
+class StateSchemaMismatch(RuntimeError):
+    """The state database's schema revision is not this code's; the message names both and the fix."""
+
+
 # Cloud access
 
 
@@ -109,3 +120,7 @@ class ModelNotReady(RuntimeError):
 
 class CopyRejected(Exception):
     """The region's store holds no verified copy of the version; the message says why."""
+
+
+class MetricsFormatError(ValueError):
+    """What a ``/metrics`` endpoint answered is not Prometheus text; the message says where and why."""

@@ -23,13 +23,18 @@ PROCESS_METRICS = ("process_cpu_seconds_total", "process_resident_memory_bytes")
 
 
 def read_process_metrics(endpoint: str, timeout: float = 5.0) -> dict[str, float]:
-    """``process_cpu_seconds_total`` and ``process_resident_memory_bytes`` from an endpoint's ``/metrics``."""
-    answer = httpx.get(endpoint.rstrip("/") + "/metrics", timeout=timeout)
+    """``process_cpu_seconds_total`` and ``process_resident_memory_bytes`` from an endpoint's ``/metrics``.
+
+    ``ValueError`` if either is missing; ``MetricsFormatError`` (a ``ValueError``) if the answer is not
+    Prometheus text.
+    """
+    url = endpoint.rstrip("/") + "/metrics"
+    answer = httpx.get(url, timeout=timeout)
     answer.raise_for_status()
-    samples = metric_samples(answer.text)
-    found = {name: samples[name] for name in PROCESS_METRICS if name in samples}
+    found = {sample.name: sample.value for sample in metric_samples(answer.text, url) if sample.name in PROCESS_METRICS}
     if len(found) != len(PROCESS_METRICS):
-        raise ValueError(f"{endpoint}/metrics has no process_cpu_seconds_total or process_resident_memory_bytes")
+        missing = " and ".join(name for name in PROCESS_METRICS if name not in found)
+        raise ValueError(f"{url} has no {missing}")
     return found
 
 

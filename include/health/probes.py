@@ -2,7 +2,8 @@
 
 One probe is three concurrent HTTP GETs against a region's serving endpoint as a vantage point sees it:
 ``/health`` (liveness), ``/ready`` (a verified model is loaded; its latency is the one judged) and
-``/metrics`` (utilisation = in-flight requests / capacity). A probe is
+``/metrics`` (utilisation = in-flight requests / capacity; unknown, as the probe's detail says, when the
+answer is not Prometheus text). A probe is
 
 - ``failed``: no answer within ``health.timeout_seconds``, or ``/health`` or ``/ready`` not 200;
 - ``slow``: answered, but ``/ready`` took more than ``health.slow_ms`` or utilisation is above
@@ -18,18 +19,19 @@ a region on its own; it is kept in the evidence as outvoted.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from include.catalogue import Catalogue, Region
+from include.errors import MetricsFormatError
 
 ProbeOutcome = Literal["ok", "slow", "failed"]
 Verdict = Literal["ok", "degraded", "failed"]
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$", re.M)
 
 
 @dataclass(frozen=True)
@@ -70,20 +72,25 @@ def endpoint_from(catalogue: Catalogue, vantage: str, region: Region) -> str:
     return point.endpoints.get(region.name, region.serving_endpoint).rstrip("/")
 
 
-def metric_samples(text: str) -> dict[str, float]:
-    """Prometheus text as name -> value (labels ignored: the serving service exports one series per name)."""
-    samples = {}
-    for name, value in _SAMPLE.findall(text):
-        try:
-            samples[name] = float(value)
-        except ValueError:
-            continue
-    return samples
+def metric_samples(text: str, source: str = "/metrics") -> list[Sample]:
+    """Every sample (name, labels, value) of Prometheus text, in order, parsed by ``prometheus_client``.
+
+    ``MetricsFormatError`` if the text is not Prometheus text; its message names ``source`` (where the text
+    came from) and what the parser refused.
+    """
+    try:
+        return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+    except ValueError as exc:
+        reason = str(exc) or "a malformed line"
+        raise MetricsFormatError(f"{source} is not Prometheus text ({reason}); it begins {text[:80]!r}") from None
 
 
 def utilisation_from_metrics(text: str) -> float | None:
-    """In-flight requests / capacity from the serving service's Prometheus text, or None if absent."""
-    values = metric_samples(text)
+    """In-flight requests / capacity from the serving service's Prometheus text, or None if absent.
+
+    The service exports one series of each; ``MetricsFormatError`` if the text is not Prometheus text.
+    """
+    values = {sample.name: sample.value for sample in metric_samples(text)}
     try:
         inflight, capacity = values["mlp_serving_inflight_requests"], values["mlp_serving_capacity"]
     except KeyError:
@@ -114,14 +121,20 @@ async def probe_endpoint(client: httpx.AsyncClient, catalogue: Catalogue, vantag
     if ready.status_code != 200:
         reason = _reason_of(ready)
         return ProbeResult(vantage, region.name, "failed", f"/ready answered {ready.status_code}: {reason}", ready_ms)
-    utilisation = utilisation_from_metrics(metrics.text) if metrics.status_code == 200 else None
+    utilisation, unknown_utilisation = None, ""
+    if metrics.status_code == 200:
+        try:
+            utilisation = utilisation_from_metrics(metrics.text)
+        except MetricsFormatError as exc:
+            unknown_utilisation = f"; utilisation unknown: {exc}"
     if ready_ms > settings.slow_ms:
-        detail = f"/ready took {ready_ms:.0f} ms (slow above {settings.slow_ms} ms)"
+        detail = f"/ready took {ready_ms:.0f} ms (slow above {settings.slow_ms} ms){unknown_utilisation}"
         return ProbeResult(vantage, region.name, "slow", detail, ready_ms, utilisation)
     if utilisation is not None and utilisation > settings.max_utilisation:
         detail = f"utilisation {utilisation:.0%} above {settings.max_utilisation:.0%}"
         return ProbeResult(vantage, region.name, "slow", detail, ready_ms, utilisation)
-    return ProbeResult(vantage, region.name, "ok", f"ready in {ready_ms:.0f} ms", ready_ms, utilisation)
+    detail = f"ready in {ready_ms:.0f} ms{unknown_utilisation}"
+    return ProbeResult(vantage, region.name, "ok", detail, ready_ms, utilisation)
 
 
 def _reason_of(response: httpx.Response) -> str:

@@ -16,9 +16,10 @@ flight, so in-flight / capacity is the service's utilisation. Endpoints:
 - ``POST /predict``: ``{"instances": [[...], ...]}`` -> ``{"predictions": [...], "model": ..., "version": ...}``
 - ``GET /health``: liveness (the process answers)
 - ``GET /ready``: readiness (a verified model is loaded), 503 with the reason otherwise
-- ``GET /metrics``: Prometheus text (requests, errors, latency, model loaded, in-flight requests, capacity,
-  time of the last successful verification, and the process's CPU seconds and resident memory under the
-  standard ``process_*`` names, which the cost pipeline's right-sizing samples)
+- ``GET /metrics``: Prometheus text from ``prometheus_client``: requests, errors, a latency histogram, model
+  loaded, in-flight requests, capacity and the time of the last successful verification, each labelled with
+  the region, model and version served; and the standard ``process_*`` metrics (CPU seconds, resident memory,
+  which the cost pipeline's right-sizing samples)
 """
 
 from __future__ import annotations
@@ -26,13 +27,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
-import resource
 import threading
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from pydantic import BaseModel
 
 from include.catalogue import Catalogue, Region
@@ -62,7 +70,7 @@ class LoadedModel:
 
 @dataclass
 class ServingState:
-    """What the service knows: the loaded model (if any), why it is not ready, and its counters."""
+    """What the service knows: the loaded model (if any), why it is not ready, and when it was last verified."""
 
     region: Region
     model: str
@@ -71,10 +79,6 @@ class ServingState:
     loaded: LoadedModel | None = None
     not_ready_reason: str = "not loaded yet"
     last_verified: float = 0.0  # Unix time of the last successful verification, 0 before the first
-    requests: int = 0
-    errors: int = 0
-    inflight: int = 0
-    latency_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     store: ObjectStore | None = field(default=None, repr=False)
 
@@ -152,47 +156,49 @@ class ServingState:
             raise ModelNotReady(self.not_ready_reason)
         return loaded.estimator.predict(instances).tolist()
 
+
+class ServingMetrics:
+    """The service's Prometheus metrics, in a registry of its own so that several apps in one process never collide.
+
+    Every ``mlp_*`` series carries the labels ``region``, ``model`` and ``version`` (the version served); the
+    registry also holds the process's standard ``process_*`` metrics.
+    """
+
+    def __init__(self, state: ServingState):
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        label_names = ("region", "model", "version")
+        label_values = (state.region.name, state.model, state.version)
+
+        def series(kind, name: str, documentation: str):
+            return kind(name, documentation, label_names, registry=self.registry).labels(*label_values)
+
+        self.requests = series(Counter, "mlp_predict_requests", "Predict requests answered, failed ones included")
+        self.errors = series(Counter, "mlp_predict_errors", "Predict requests that failed")
+        self.latency = series(Histogram, "mlp_predict_latency_seconds", "Time to answer a predict request")
+        self.inflight = series(Gauge, "mlp_serving_inflight_requests", "Predict requests running or waiting")
+        capacity = series(Gauge, "mlp_serving_capacity", "Predictions that run at once")
+        capacity.set(state.capacity)
+        loaded = series(Gauge, "mlp_model_loaded", "1 while a verified model is loaded, else 0")
+        loaded.set_function(lambda: float(state.loaded is not None))
+        verified = series(Gauge, "mlp_model_last_verified_timestamp_seconds", "Unix time of the last verification")
+        verified.set_function(lambda: state.last_verified)
+
     def request_started(self) -> None:
-        with self.lock:
-            self.inflight += 1
+        """Count a predict request in flight (running, or waiting for a prediction slot)."""
+        self.inflight.inc()
 
     def request_finished(self, seconds: float, failed: bool) -> None:
-        with self.lock:
-            self.inflight -= 1
-            self.requests += 1
-            self.errors += int(failed)
-            self.latency_seconds += seconds
+        """Count a predict request answered after ``seconds``, and as an error if it ``failed``."""
+        self.inflight.dec()
+        self.requests.inc()
+        if failed:
+            self.errors.inc()
+        self.latency.observe(seconds)
 
-    def metrics(self) -> str:
-        """Prometheus text exposition of the service's counters and gauges."""
-        labels = f'region="{self.region.name}",model="{self.model}",version="{self.version}"'
-        with self.lock:
-            samples = [
-                ("mlp_predict_requests_total", "counter", self.requests),
-                ("mlp_predict_errors_total", "counter", self.errors),
-                ("mlp_predict_latency_seconds_sum", "counter", f"{self.latency_seconds:.6f}"),
-                ("mlp_model_loaded", "gauge", 1 if self.loaded else 0),
-                ("mlp_serving_inflight_requests", "gauge", self.inflight),
-                ("mlp_serving_capacity", "gauge", self.capacity),
-                ("mlp_model_last_verified_timestamp_seconds", "gauge", f"{self.last_verified:.3f}"),
-            ]
-        lines = []
-        for name, kind, value in samples:
-            lines += [f"# TYPE {name} {kind}", f"{name}{{{labels}}} {value}"]
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        lines += [
-            "# TYPE process_cpu_seconds_total counter",
-            f"process_cpu_seconds_total {usage.ru_utime + usage.ru_stime:.3f}",
-            "# TYPE process_resident_memory_bytes gauge",
-            f"process_resident_memory_bytes {_resident_bytes()}",
-        ]
-        return "\n".join(lines) + "\n"
-
-
-def _resident_bytes() -> int:
-    """The process's resident set size now (Linux ``/proc/self/statm``)."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * resource.getpagesize()
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)
 
 
 class StoreWatcher:
@@ -249,7 +255,7 @@ def create_app(
     """
     import anyio
     from fastapi import FastAPI, HTTPException
-    from fastapi.responses import JSONResponse, PlainTextResponse
+    from fastapi.responses import JSONResponse, Response
 
     if reload_interval <= 0:
         raise ValueError(f"reload_interval must be positive, not {reload_interval}")
@@ -258,6 +264,7 @@ def create_app(
     if capacity < 1:
         raise ValueError(f"capacity must be at least 1, not {capacity}")
     state = ServingState(catalogue.region(region_name), model, version, capacity=capacity)
+    serving_metrics = ServingMetrics(state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -295,7 +302,7 @@ def create_app(
     async def predict(request: PredictRequest) -> dict:
         started = time.perf_counter()
         failed = True
-        state.request_started()
+        serving_metrics.request_started()
         try:
             predictions = await anyio.to_thread.run_sync(
                 state.predict, request.instances, limiter=app.state.prediction_slots
@@ -306,11 +313,11 @@ def create_app(
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=f"bad instances: {exc}") from None
         finally:
-            state.request_finished(time.perf_counter() - started, failed)
+            serving_metrics.request_finished(time.perf_counter() - started, failed)
         return {"predictions": predictions, "model": model, "version": version, "region": region_name}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    async def metrics() -> str:
-        return state.metrics()
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(serving_metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -1,9 +1,16 @@
-"""The quorum verdict and the utilisation reading of the health probes (the probes themselves run against
-real serving processes in tests/integration/test_failover_chaos.py)."""
+"""The quorum verdict, the Prometheus parsing and the utilisation reading of the health probes (the probes
+themselves run against real serving processes in tests/integration/test_failover_chaos.py)."""
 
 from __future__ import annotations
 
-from include.health.probes import ProbeResult, decide, utilisation_from_metrics
+import asyncio
+
+import httpx
+import pytest
+
+from include.catalogue import load_catalogue
+from include.errors import MetricsFormatError
+from include.health.probes import ProbeResult, decide, metric_samples, probe_endpoint, utilisation_from_metrics
 
 
 def probes(*outcomes: str) -> list[ProbeResult]:
@@ -39,4 +46,64 @@ def test_utilisation_is_inflight_over_capacity():
     )
     assert utilisation_from_metrics(text) == 0.75
     assert utilisation_from_metrics("mlp_serving_capacity 0\nmlp_serving_inflight_requests 1") is None
-    assert utilisation_from_metrics("nothing here") is None
+    assert utilisation_from_metrics("# TYPE other gauge\nother 1\n") is None
+    assert utilisation_from_metrics("") is None
+
+
+def test_samples_keep_their_labels():
+    text = (
+        "# TYPE mlp_predict_latency_seconds histogram\n"
+        'mlp_predict_latency_seconds_bucket{region="r",model="m",version="7",le="0.1"} 2\n'
+        'mlp_predict_latency_seconds_bucket{region="r",model="m",version="7",le="+Inf"} 3\n'
+        'mlp_predict_latency_seconds_count{region="r",model="m",version="7"} 3\n'
+        'mlp_predict_latency_seconds_sum{region="r",model="m",version="7"} 0.25\n'
+        "# TYPE process_cpu_seconds_total counter\n"
+        "process_cpu_seconds_total 1.5\n"
+    )
+    samples = metric_samples(text)
+    assert [(s.name, s.value) for s in samples][-3:] == [
+        ("mlp_predict_latency_seconds_count", 3),
+        ("mlp_predict_latency_seconds_sum", 0.25),
+        ("process_cpu_seconds_total", 1.5),
+    ]
+    assert samples[0].labels == {"region": "r", "model": "m", "version": "7", "le": "0.1"}
+    assert samples[1].labels["le"] == "+Inf"
+    assert samples[-1].labels == {}
+
+
+@pytest.mark.parametrize("text", ["nothing here", "<html><body>Bad gateway</body></html>", '{"detail": "Not Found"}'])
+def test_text_that_is_not_prometheus_is_refused_by_name(text):
+    with pytest.raises(MetricsFormatError, match=r"^http://r/metrics is not Prometheus text \(.+\); it begins "):
+        metric_samples(text, "http://r/metrics")
+    with pytest.raises(MetricsFormatError, match="/metrics is not Prometheus text"):
+        utilisation_from_metrics(text)
+
+
+def probe_answering(metrics: httpx.Response) -> ProbeResult:
+    """One probe of aws-us-west-2 whose /health and /ready answer 200 and whose /metrics answers ``metrics``."""
+    catalogue = load_catalogue()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/metrics":
+            return metrics
+        return httpx.Response(200, json={"ready": True})
+
+    async def probe() -> ProbeResult:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            return await probe_endpoint(client, catalogue, "probe-a", catalogue.region("aws-us-west-2"))
+
+    return asyncio.run(probe())
+
+
+def test_a_probe_reads_utilisation_from_labelled_metrics():
+    labels = 'region="aws-us-west-2",model="m",version="1"'
+    text = f"mlp_serving_inflight_requests{{{labels}}} 30.0\nmlp_serving_capacity{{{labels}}} 32.0\n"
+    result = probe_answering(httpx.Response(200, text=text))
+    assert result.outcome == "slow" and result.utilisation == 30 / 32
+    assert result.detail == "utilisation 94% above 85%"
+
+
+def test_a_probe_with_unreadable_metrics_is_judged_on_readiness_and_says_why():
+    result = probe_answering(httpx.Response(200, text="<html>proxy error</html>"))
+    assert result.outcome == "ok" and result.utilisation is None
+    assert "utilisation unknown: /metrics is not Prometheus text (invalid metric name" in result.detail

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from include.catalogue import load_catalogue
 from include.clouds.objectstore import store_for
+from include.health.probes import metric_samples
 from include.replication.replicate import register_model_version
 from include.serving.app import create_app
 from localdev.demo import demo_model_files
@@ -32,9 +33,12 @@ def test_serves_a_verified_model(served_region):
         assert response.status_code == 200
         assert response.json()["predictions"] == [0, 2]
         assert client.post("/predict", json={"instances": [[1.0]]}).status_code == 422
-        metrics = client.get("/metrics").text
-        assert 'mlp_predict_requests_total{region="gcp-europe-west1",model="serving-test",version="1"} 2' in metrics
-        assert 'mlp_model_loaded{region="gcp-europe-west1",model="serving-test",version="1"} 1' in metrics
+        labels = {"region": "gcp-europe-west1", "model": "serving-test", "version": "1"}
+        samples = {s.name: s for s in metric_samples(client.get("/metrics").text) if s.labels == labels}
+        assert samples["mlp_predict_requests_total"].value == 2
+        assert samples["mlp_predict_errors_total"].value == 1
+        assert samples["mlp_predict_latency_seconds_count"].value == 2
+        assert samples["mlp_model_loaded"].value == 1
 
 
 def test_refuses_a_model_whose_bytes_changed(served_region):

@@ -5,7 +5,6 @@ is restored; /metrics carries what the health probes read."""
 from __future__ import annotations
 
 import hashlib
-import re
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from include.catalogue import REPO_ROOT, load_catalogue
 from include.clouds.objectstore import store_for
-from include.health.probes import utilisation_from_metrics
+from include.health.probes import metric_samples, utilisation_from_metrics
 from include.replication.replicate import register_model_version
 from include.serving.app import create_app
 from localdev.demo import demo_model_files
@@ -39,9 +38,10 @@ def wait_for(predicate, timeout: float, what: str) -> float:
 
 
 def gauge(metrics_text: str, name: str) -> float:
-    match = re.search(rf"^{name}\{{[^}}]*\}} (\S+)$", metrics_text, re.M)
-    assert match, f"{name} missing from /metrics:\n{metrics_text}"
-    return float(match.group(1))
+    """The value of the one sample called ``name`` in the /metrics text."""
+    values = [sample.value for sample in metric_samples(metrics_text) if sample.name == name]
+    assert len(values) == 1, f"{name} not exactly once in /metrics:\n{metrics_text}"
+    return values[0]
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +109,13 @@ def test_metrics_expose_utilisation_and_verification(region, model_files):
         for _ in range(3):
             assert client.post("/predict", json={"instances": [IRIS_SETOSA]}).status_code == 200
         text = client.get("/metrics").text
-        labels = f'region="{REGION}",model="resilience-metrics",version="1"'
+        labels = {"region": REGION, "model": "resilience-metrics", "version": "1"}
+        served = {s.name: s.value for s in metric_samples(text) if s.labels == labels}
+        assert served["mlp_serving_inflight_requests"] == 0
+        assert served["mlp_serving_capacity"] == 4
+        assert served["mlp_predict_requests_total"] == 3
+        assert served["mlp_predict_latency_seconds_count"] == 3
         assert "# TYPE mlp_serving_inflight_requests gauge" in text
-        assert f"mlp_serving_inflight_requests{{{labels}}} 0" in text
-        assert f"mlp_serving_capacity{{{labels}}} 4" in text
-        assert f"mlp_predict_requests_total{{{labels}}} 3" in text
         assert utilisation_from_metrics(text) == 0.0  # the health probes read the same text
         first_verified = gauge(text, "mlp_model_last_verified_timestamp_seconds")
         assert before <= first_verified <= time.time()
