@@ -169,7 +169,8 @@ def normalise_window(catalogue: Catalogue, provider: str, days: list[date], run_
 
 def build_daily_report(catalogue: Catalogue, day: date, utilisation: dict, notes: list[str]) -> dict:
     """Analyse the 90 days up to ``day``, write the HTML and JSON report, and return the report."""
-    from include.cost.report import build_report, render_html
+    from include.cost.report import build_report
+    from include.cost.report_html import render_html
 
     cost, store = cost_config(catalogue), _store(catalogue)
     focus = read_focus(store, cost.prefix, window(day, REPORT_DAYS), cost.sources.providers, REPORT_COLUMNS)

@@ -30,7 +30,8 @@ from include.airflow.ui.cost_report import (
     parse_day,
 )
 from include.catalogue import parse_catalogue
-from include.cost.report import build_report, render_html
+from include.cost.report import build_report
+from include.cost.report_html import render_html
 from include.cost.store import report_key
 from tests.include.cost.test_report import DAY, catalogue_data, focus_frame, november_rows
 

@@ -6,13 +6,15 @@ import json
 import re
 from datetime import UTC, date, datetime, timedelta
 
+import jinja2
 import pandas as pd
 import pyarrow as pa
 import pytest
 
 from include.catalogue import parse_catalogue
 from include.cost.focus import FOCUS_SCHEMA
-from include.cost.report import build_report, money, render_html
+from include.cost.report import build_report
+from include.cost.report_html import money, render_html
 from include.errors import CostDataError
 
 DAY = date(2026, 11, 10)
@@ -197,7 +199,7 @@ def test_html_has_the_headline_numbers_charts_and_escapes_text(report):
         assert figure in page
     assert page.count("<svg") >= 4  # the daily chart, sparklines, top services, budget bars
     assert 'class="anomaly"' in page and 'class="forecast"' in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; co" in page  # autoescaped by the templates
     assert "<script" not in page
     assert not re.search(r"""(src|href)=["']""", page)  # self-contained: loads nothing
     assert "No gcp data for 2026-11-05" in page
@@ -233,3 +235,11 @@ def test_report_refuses_rows_in_another_currency(catalogue):
 def test_money_format():
     assert (money(1234.5, "USD"), money(-3, "EUR"), money(7, "CHF"), money(None, "USD")) == (
         "$1,234.50", "-€3.00", "7.00 CHF", "n/a")  # fmt: skip
+
+
+def test_a_report_missing_a_figure_fails_to_render_naming_it(report):
+    """The templates are strict: a report without a field the page shows is an error, not a blank."""
+    del report["headline"]["forecast"]
+    with pytest.raises(jinja2.UndefinedError, match="forecast"):
+        render_html(report)
+
