@@ -240,7 +240,7 @@ class CostSources(_Strict):
 
 
 class AnomalyRules(_Strict):
-    """When a service's cost in a region is anomalous (see ``include/cost/analysis.py``)."""
+    """When a service's cost in a region is anomalous (see ``include/cost/anomalies.py``)."""
 
     min_daily_cost: float = Field(default=5.0, ge=0, description="smaller daily costs are never anomalies")
     day_over_day_ratio: float = Field(default=1.5, gt=1, description="today over yesterday")

@@ -13,9 +13,18 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 
 from include.catalogue import Catalogue, CostConfig
-from include.cost import analysis
-from include.cost.analysis import Utilisation, day_range
+from include.cost.anomalies import anomalies, anomaly_alert
+from include.cost.budgets import budget_status, month_forecast
+from include.cost.daily import billing_currency, daily_costs, day_range, days_with_data, top_movers
 from include.cost.focus import FOCUS_VERSION
+from include.cost.savings import (
+    Utilisation,
+    parse_utilisation,
+    region_providers,
+    right_sizing,
+    savings_total,
+    spot_candidates,
+)
 from include.errors import CostDataError
 
 PERIOD_DAYS = 90  # the daily series and the chart
@@ -32,38 +41,38 @@ def build_report(
     """The report for ``day`` from FOCUS rows covering (at least) the 90 days ending on it.
 
     Rows after ``day`` are ignored. Trends, totals by day, movers and anomalies are on EffectiveCost; the
-    month to date, the forecast and budgets on BilledCost (see ``include.cost.analysis``). A provider with no
+    month to date, the forecast and budgets on BilledCost (see ``include.cost.daily``). A provider with no
     rows on a day has no figure for it (null in the series, named in ``data_notes``), never a zero. Rows in
     a currency other than ``cost.reporting_currency`` raise ``CostDataError``. ``utilisation`` is in either
-    form ``analysis.parse_utilisation`` reads.
+    form ``include.cost.savings.parse_utilisation`` reads.
     """
-    currency = analysis.billing_currency(focus)
+    currency = billing_currency(focus)
     if currency is not None and currency != cost.reporting_currency:
         raise CostDataError(f"FOCUS rows are in {currency}, the reporting currency is {cost.reporting_currency}")
-    daily = analysis.daily_costs(focus)
+    daily = daily_costs(focus)
     notes = []
     later = daily["day"] > day
     if later.any():
         notes.append(f"{int(later.sum())} daily figure(s) after {day} are left out of this report.")
         daily = daily[~later]
     days = day_range(day - timedelta(days=PERIOD_DAYS - 1), day)
-    known = analysis.days_with_data(daily)
+    known = days_with_data(daily)
     providers = _providers(cost, catalogue, daily)
     notes += _coverage_notes(providers, known, days, day, cost.start_date)
     notes += _estimated_notes(daily[daily["day"].isin(days)])
 
     totals = _day_totals(daily, day, providers, known)
     month = _month_to_date(daily, day, providers)
-    savings = _savings(cost, catalogue, analysis.parse_utilisation(utilisation or {}))
+    savings = _savings(cost, catalogue, parse_utilisation(utilisation or {}))
     notes += [
         f"Right-sizing: no utilisation for {row['workload']} in {row['region']}; not analysed."
         for row in savings["right_sizing"]
         if row["status"] == "no_data"
     ]
-    found = analysis.anomalies(daily, day, cost.anomalies)
-    budgets = analysis.budget_status(daily, cost.budgets, day, cost.budget_alert_percents, cost.reporting_currency)
+    found = anomalies(daily, day, cost.anomalies)
+    budgets = budget_status(daily, cost.budgets, day, cost.budget_alert_percents, cost.reporting_currency)
     alerts = [status["alert"] for status in budgets if status["alert"]]
-    alerts += [analysis.anomaly_alert(anomaly, cost.reporting_currency) for anomaly in found]
+    alerts += [anomaly_alert(anomaly, cost.reporting_currency) for anomaly in found]
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "day": day.isoformat(),
@@ -74,7 +83,7 @@ def build_report(
         "totals": totals,
         "month_to_date": month,
         "series": _series(daily, days, providers, known, cost),
-        "movers": analysis.top_movers(daily, day),
+        "movers": top_movers(daily, day),
         "savings": savings,
         "anomalies": found,
         "budgets": {"alert_percents": sorted(set(cost.budget_alert_percents)), "items": budgets},
@@ -154,7 +163,7 @@ def _month_to_date(daily: pd.DataFrame, day: date, providers: list[str]) -> dict
     month = daily[daily["day"].isin(day_range(day.replace(day=1), day))]
     by_provider = [
         {"provider": provider}
-        | analysis.month_forecast(daily, day, provider)
+        | month_forecast(daily, day, provider)
         | {"effective": float(month.loc[month["provider"] == provider, "effective_cost"].sum())}
         for provider in providers
     ]
@@ -175,7 +184,7 @@ def _series(
 ) -> dict:
     """Effective cost per day over the period, per provider and per (provider, region); null where unknown.
 
-    ``anomaly_marks`` are the anomalies of every day of the period (the rules of ``analysis.anomalies``).
+    ``anomaly_marks`` are the anomalies of every day of the period (the rules of ``include.cost.anomalies``).
     """
     period = daily[daily["day"].isin(days)]
 
@@ -186,7 +195,7 @@ def _series(
     marks = []
     for current in days:
         if any(current in known.get(p, set()) for p in providers):
-            marks += analysis.anomalies(period, current, cost.anomalies)
+            marks += anomalies(period, current, cost.anomalies)
     return {
         "days": [d.isoformat() for d in days],
         "by_provider": [{"provider": p, "values": values(period[period["provider"] == p], p)} for p in providers],
@@ -202,14 +211,14 @@ def _series(
 
 
 def _savings(cost: CostConfig, catalogue: Catalogue, utilisation: dict[tuple[str, str], Utilisation]) -> dict:
-    providers = analysis.region_providers(catalogue)
-    spot = analysis.spot_candidates(cost.workloads, cost.unit_prices, cost.spot_discount, providers)
-    sizing = analysis.right_sizing(cost.workloads, utilisation, cost.unit_prices, providers, cost.spot_discount)
+    providers = region_providers(catalogue)
+    spot = spot_candidates(cost.workloads, cost.unit_prices, cost.spot_discount, providers)
+    sizing = right_sizing(cost.workloads, utilisation, cost.unit_prices, providers, cost.spot_discount)
     return {
         "spot_discount": cost.spot_discount,
         "spot": spot,
         "right_sizing": sizing,
-        "totals": analysis.savings_total(spot, sizing, cost.spot_discount),
+        "totals": savings_total(spot, sizing, cost.spot_discount),
     }
 
 

@@ -242,4 +242,3 @@ def test_a_report_missing_a_figure_fails_to_render_naming_it(report):
     del report["headline"]["forecast"]
     with pytest.raises(jinja2.UndefinedError, match="forecast"):
         render_html(report)
-
