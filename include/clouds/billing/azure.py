@@ -8,7 +8,7 @@ matter; a missing one is ``SchemaDrift``, an extra one is logged and ignored. Th
 
 Throttling: a 429 waits the largest of Azure's retry-after headers (``RETRY_AFTER_HEADERS``), a 5xx or a
 network error waits ``BACKOFF_SECONDS`` doubling per attempt, within ``MAX_ATTEMPTS`` per request and
-``MAX_WAIT_SECONDS`` over the whole extraction; past that, ``SourceUnavailable``. Another 4xx raises
+``MAX_WAIT_SECONDS`` over the whole extraction (tenacity); past that, ``SourceUnavailable``. Another 4xx raises
 ``CostQueryRejected`` quoting Azure's ``error.code`` and ``error.message``.
 
 Credentials come from the Airflow connection (``conn_type`` azure), read as the microsoft-azure provider's hooks
@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import logging
 import ssl
-import time
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pyarrow as pa
+import tenacity
 
 from include.catalogue import AzureCostSource
 from include.clouds.billing.schemas import AZURE_SOURCE_SCHEMA
@@ -149,36 +149,62 @@ class CostManagementClient:
         return rows
 
     def _post(self, url: str, params: dict | None, body: dict) -> dict:
-        """POST with the retry rules of the module docstring; the answer's JSON ({} for 204)."""
-        last_status = "no answer"
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            token = self.credential.get_token(ARM_TOKEN_SCOPE).token
-            try:
-                answer = self.http.post(url, params=params, json=body, headers={"Authorization": f"Bearer {token}"})
-            except httpx.TransportError as error:
-                last_status, wait = f"unreachable ({error!r})", None
-            else:
-                if answer.status_code == 204:
-                    return {}
-                if answer.is_success:
-                    return answer.json()
-                last_status = f"HTTP {answer.status_code}"
-                if answer.status_code != 429 and answer.status_code < 500:
-                    raise CostQueryRejected(
-                        f"azure Cost Management query on {self.scope} was rejected: {_azure_error(answer)}"
-                    )
-                wait = retry_after_seconds(answer.headers)
-            if wait is None:
-                wait = BACKOFF_SECONDS * 2 ** (attempt - 1)
-            if attempt == MAX_ATTEMPTS or self.waited + wait > MAX_WAIT_SECONDS:
-                break
-            log.info("azure Cost Management answered %s; retrying in %.1f s", last_status, wait)
-            time.sleep(wait)
-            self.waited += wait
-        raise SourceUnavailable(
-            f"azure Cost Management on {self.scope} still answered {last_status} after {attempt} attempt(s) "
-            f"and {self.waited:.1f} s of waiting (budget: {MAX_ATTEMPTS} attempts, {MAX_WAIT_SECONDS:g} s)"
+        """POST with the retry rules of the module docstring (on tenacity); the answer's JSON ({} for 204)."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_RetryableAnswer),
+            wait=_wait_before_retry,
+            stop=tenacity.stop_after_attempt(MAX_ATTEMPTS) | self._wait_budget_spent,
+            before_sleep=self._count_wait,
         )
+        try:
+            return retrying(self._post_once, url, params, body)
+        except tenacity.RetryError as exhausted:
+            last = exhausted.last_attempt
+            raise SourceUnavailable(
+                f"azure Cost Management on {self.scope} still answered {last.exception()} after "
+                f"{last.attempt_number} attempt(s) and {self.waited:.1f} s of waiting "
+                f"(budget: {MAX_ATTEMPTS} attempts, {MAX_WAIT_SECONDS:g} s)"
+            ) from None
+
+    def _post_once(self, url: str, params: dict | None, body: dict) -> dict:
+        """One POST: the answer's JSON, ``_RetryableAnswer`` for a 429, a 5xx or no answer, else rejected."""
+        token = self.credential.get_token(ARM_TOKEN_SCOPE).token
+        try:
+            answer = self.http.post(url, params=params, json=body, headers={"Authorization": f"Bearer {token}"})
+        except httpx.TransportError as error:
+            raise _RetryableAnswer(f"unreachable ({error!r})") from error
+        if answer.status_code == 204:
+            return {}
+        if answer.is_success:
+            return answer.json()
+        if answer.status_code == 429 or answer.status_code >= 500:
+            raise _RetryableAnswer(f"HTTP {answer.status_code}", retry_after_seconds(answer.headers))
+        raise CostQueryRejected(f"azure Cost Management query on {self.scope} was rejected: {_azure_error(answer)}")
+
+    def _wait_budget_spent(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.waited + retry_state.upcoming_sleep > MAX_WAIT_SECONDS
+
+    def _count_wait(self, retry_state: tenacity.RetryCallState) -> None:
+        log.info(
+            "azure Cost Management answered %s; retrying in %.1f s",
+            retry_state.outcome.exception(),
+            retry_state.upcoming_sleep,
+        )
+        self.waited += retry_state.upcoming_sleep
+
+
+class _RetryableAnswer(Exception):
+    """A throttled (429), failed (5xx) or missing answer; ``wait`` is Azure's retry-after, if it sent one."""
+
+    def __init__(self, status: str, wait: float | None = None):
+        super().__init__(status)
+        self.wait = wait
+
+
+def _wait_before_retry(retry_state: tenacity.RetryCallState) -> float:
+    """Azure's retry-after when it sent one, else ``BACKOFF_SECONDS`` doubled per attempt."""
+    wait = retry_state.outcome.exception().wait
+    return wait if wait is not None else BACKOFF_SECONDS * 2 ** (retry_state.attempt_number - 1)
 
 
 def retry_after_seconds(headers: httpx.Headers) -> float | None:
