@@ -91,6 +91,26 @@ def state_connection_env(catalogue: Catalogue, settings: AirflowSettings) -> dic
     return {name: json.dumps(settings.state_connection())}
 
 
+def metadata_connection_env(settings: AirflowSettings) -> dict[str, str]:
+    """``AIRFLOW_CONN_AIRFLOW_DB``: the metadata database as a connection, for ``airflow_db_cleanup`` (Airflow 3
+    hides ``sql_alchemy_conn`` from tasks; the official Helm chart sets this connection itself)."""
+    if settings.topology != "production":
+        connection = {"conn_type": "sqlite", "host": str(settings.home / "airflow.db")}
+    else:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(settings.postgres_url)
+        connection = {
+            "conn_type": "postgres",
+            "host": url.host,
+            "port": url.port or 5432,
+            "login": url.username,
+            "password": url.password,
+            "schema": settings.database,
+        }
+    return {"AIRFLOW_CONN_AIRFLOW_DB": json.dumps(connection)}
+
+
 def local_secrets(state_dir: Path) -> dict[str, str]:
     """The admin password and signing keys of this local install, made once and kept in the state folder."""
     path = state_dir / "secrets.json"
@@ -119,6 +139,7 @@ def airflow_env(settings: AirflowSettings, connections: dict[str, str], catalogu
     env = {
         **os.environ,
         **connections,
+        **metadata_connection_env(settings),
         "AIRFLOW_HOME": str(home),
         "MLP_REGION_CATALOGUE": str(catalogue_path),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),

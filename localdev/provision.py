@@ -1,5 +1,5 @@
 """Create what the region catalogue names (buckets, container, hosted zone and its traffic records, event queue)
-through the providers' hooks.
+through the providers' hooks, and upgrade the state database's schema.
 
 On real clouds Terraform owns these resources; locally this stands in for it. It uses only the catalogue and
 the Airflow connections in the environment, and is idempotent: what already exists is left as it is.
@@ -64,6 +64,19 @@ def _ensure_queue(queue_url: str, conn_id: str) -> str:
         return "created"
 
 
+def _ensure_state_schema(conn_id: str) -> str:
+    """The state database's tables (``python -m include.state upgrade``), before anything reads or writes them."""
+    from include.state.engine import state_engine
+    from include.state.migrate import upgrade_state_db
+
+    engine = state_engine(conn_id)
+    try:
+        before, after = upgrade_state_db(engine)
+    finally:
+        engine.dispose()
+    return f"at revision {after}" + ("" if before == after else f" (upgraded from {before or 'empty'})")
+
+
 def _ensure_traffic_records(catalogue: Catalogue) -> list[str]:
     """Health checks and the weighted, latency and failover records; a fresh set voids any failover state."""
     from include.clouds.route53 import Route53Traffic
@@ -83,8 +96,10 @@ ENSURE_STORE = {"aws": _ensure_s3_bucket, "gcp": _ensure_gcs_bucket, "azure": _e
 
 
 def provision(catalogue: Catalogue) -> list[str]:
-    """Make sure every bucket, container, the hosted zone and the event queue exist; one line per resource."""
-    lines = []
+    """Make sure the state schema, every bucket, container, the hosted zone and the event queue exist; one line
+    per resource."""
+    conn_id = catalogue.replication.state_connection
+    lines = [f"state: database of connection {conn_id!r} {_ensure_state_schema(conn_id)}"]
     for region in catalogue.regions:
         outcome = ENSURE_STORE[region.provider](region)
         lines.append(f"{region.name}: {region.provider} bucket/container {region.bucket!r} {outcome}")

@@ -30,7 +30,13 @@ import pytest
 
 from include.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
 from localdev.__main__ import EMULATORS
-from localdev.airflow_local import AirflowSettings, airflow_env, component_commands, state_connection_env
+from localdev.airflow_local import (
+    AirflowSettings,
+    airflow_env,
+    component_commands,
+    metadata_connection_env,
+    state_connection_env,
+)
 from localdev.demo import DEMO_MODEL, DEMO_VERSION
 from localdev.emulators import EmulatorPorts, connection_env, cost_management_tls_dir, readiness_urls
 from localdev.serving import serving_commands, serving_name
@@ -116,6 +122,11 @@ def test_long_running_services_have_healthchecks(services: dict[str, dict]) -> N
 def test_init_creates_the_pools_and_the_demo(services: dict[str, dict]) -> None:
     command = " ".join(services["airflow-init"]["command"])
     assert "python -m localdev pools" in command and "python -m localdev demo" in command
+
+
+def test_init_upgrades_the_state_database_before_provisioning(services: dict[str, dict]) -> None:
+    steps = " ".join(services["airflow-init"]["command"]).split(" && ")
+    assert steps.index("python -m include.state upgrade") < steps.index("python -m localdev provision")
 
 
 def test_executor_is_celery(airflow_services: dict[str, dict]) -> None:
@@ -248,6 +259,7 @@ def test_connections_match_the_local_platform(
     publishes that port (and its container port), and the Cost Management CA bundle by its volume's mount."""
     data_dir = REPO_ROOT / ".local" / "data"
     local = connection_env(catalogue, EmulatorPorts(), data_dir) | state_connection_env(catalogue, settings)
+    local |= metadata_connection_env(settings)
 
     hosts = {
         rf"127\.0\.0\.1:{port['published']}(?!\d)": f"{name}:{port['target']}"

@@ -15,34 +15,10 @@ import sqlalchemy as sa
 
 from include.errors import ConcurrentStateChange
 from include.failover.machine import RegionRecord, State, Transition, moved
+from include.state.migrate import require_current_schema
+from include.state.schema import failover_transitions as transitions
+from include.state.schema import region_state
 
-metadata = sa.MetaData()
-region_state = sa.Table(
-    "mlp_region_state",
-    metadata,
-    sa.Column("region", sa.String(64), primary_key=True),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("since", sa.Float, nullable=False),
-    sa.Column("failures", sa.Integer, nullable=False),
-    sa.Column("failing_since", sa.Float),
-    sa.Column("successes", sa.Integer, nullable=False),
-    sa.Column("healthy_since", sa.Float),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("held", sa.Boolean, nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-)
-transitions = sa.Table(
-    "mlp_failover_transitions",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("region", sa.String(64), nullable=False, index=True),
-    sa.Column("from_state", sa.String(16), nullable=False),
-    sa.Column("to_state", sa.String(16), nullable=False),
-    sa.Column("at", sa.Float, nullable=False, index=True),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("evidence", sa.Text, nullable=False),
-    sa.Column("run_id", sa.String(250)),
-)
 _FIELDS = ("state", "since", "failures", "failing_since", "successes", "healthy_since", "reason", "held")
 
 
@@ -50,8 +26,8 @@ class FailoverStore:
     """Reads and writes region records and transitions."""
 
     def __init__(self, engine: sa.Engine):
+        require_current_schema(engine)  # tables come from `python -m include.state upgrade`, never from here
         self.engine = engine
-        metadata.create_all(engine, checkfirst=True)
 
     @classmethod
     def from_connection(cls, conn_id: str) -> FailoverStore:

@@ -14,25 +14,10 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-STATES = ("pending", "copying", "verified", "failed")
+from include.state.migrate import require_current_schema
+from include.state.schema import replication_status
 
-metadata = sa.MetaData()
-replication_status = sa.Table(
-    "mlp_replication_status",
-    metadata,
-    sa.Column("model", sa.String(128), primary_key=True),
-    sa.Column("version", sa.String(64), primary_key=True),
-    sa.Column("region", sa.String(64), primary_key=True),
-    sa.Column("source_region", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("sha256", sa.String(64)),
-    sa.Column("bytes", sa.BigInteger),
-    sa.Column("event_time", sa.DateTime(timezone=True)),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("verified_at", sa.DateTime(timezone=True)),
-    sa.Column("run_id", sa.String(250)),
-    sa.Column("message", sa.Text),
-)
+STATES = ("pending", "copying", "verified", "failed")
 
 
 @dataclass(frozen=True)
@@ -67,8 +52,8 @@ class StatusStore:
     """Reads and upserts replication status rows."""
 
     def __init__(self, engine: sa.Engine):
+        require_current_schema(engine)  # tables come from `python -m include.state upgrade`, never from here
         self.engine = engine
-        metadata.create_all(engine, checkfirst=True)
 
     @classmethod
     def from_connection(cls, conn_id: str) -> StatusStore:

@@ -268,7 +268,11 @@ def test_the_platforms_pools_are_created_by_the_migration_hook():
     args = airflow_values()["migrateDatabaseJob"]["args"]
 
     assert args[:2] == ["bash", "-c"]
-    assert args[2].split(" && ") == ["airflow db migrate", "exec python -m localdev pools"]
+    assert args[2].split(" && ") == [
+        "airflow db migrate",
+        "python -m include.state upgrade",
+        "exec python -m localdev pools",
+    ]
     assert "COPY --chown=airflow:0 localdev/ /opt/airflow/localdev/" in (REPO_ROOT / "Dockerfile").read_text()
 
 

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from include.airflow.ui.replication_status import BADGE_COLOURS, URL_PREFIX, ReplicationStatusPlugin, create_app
 from include.replication.status import StatusStore
+from include.state.migrate import upgrade_state_db
 
 SHA = "ab" * 32
 EVIL = "<script>alert('x')</script> checksum mismatch & retry"
@@ -27,6 +28,7 @@ def store(tmp_path, monkeypatch) -> StatusStore:
     monkeypatch.setenv(
         "AIRFLOW_CONN_MLP_STATE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "status.db")})
     )
+    upgrade_state_db(f"sqlite:///{tmp_path / 'status.db'}")
     return StatusStore.from_connection("mlp_state")
 
 

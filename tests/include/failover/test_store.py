@@ -8,11 +8,14 @@ import sqlalchemy as sa
 from include.errors import ConcurrentStateChange
 from include.failover.machine import RegionRecord, State, moved
 from include.failover.store import FailoverStore, format_states
+from include.state.migrate import upgrade_state_db
 
 
 @pytest.fixture
 def engine(tmp_path):
-    return sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    upgrade_state_db(engine)
+    return engine
 
 
 def test_new_regions_start_healthy_and_survive_a_new_store(engine):

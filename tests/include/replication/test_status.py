@@ -9,6 +9,8 @@ import pytest
 import sqlalchemy
 
 from include.replication.status import StatusStore, as_utc, format_table, human_size
+from include.state.engine import state_engine
+from include.state.migrate import upgrade_state_db
 
 SHA = "ab" * 32
 SOURCE = "aws-us-west-2"
@@ -16,7 +18,9 @@ SOURCE = "aws-us-west-2"
 
 @pytest.fixture
 def store(tmp_path) -> StatusStore:
-    return StatusStore(sqlalchemy.create_engine(f"sqlite:///{tmp_path}/s.db"))
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path}/s.db")
+    upgrade_state_db(engine)
+    return StatusStore(engine)
 
 
 def only_row(store: StatusStore):
@@ -151,6 +155,7 @@ def test_human_size(size, text):
 
 def test_from_connection_uses_airflow_connection(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_CONN_MLP_STATE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "c.db")}))
+    upgrade_state_db(state_engine("mlp_state"))
     store = StatusStore.from_connection("mlp_state")
     store.record("m", "1", "azure-eastus", SOURCE, "pending")
     assert (tmp_path / "c.db").exists()

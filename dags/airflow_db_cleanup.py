@@ -1,0 +1,49 @@
+"""Metadata clean-up: every day, purge Airflow's own records older than ``retention_days`` (30 by default).
+
+``region_health`` runs continuously and adds some 300 DAG runs a day, each with its task instances, XComs
+and logs; without this the metadata database only grows. Runs ``airflow db clean`` up to the run's logical
+date minus the retention, without archive tables, on the database of the connection ``airflow_db`` (Airflow
+3 hides its own from tasks); the platform's state database is not touched.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Param, dag, task
+
+from include.airflow.defaults import START_DATE, default_args
+
+
+@dag(
+    dag_id="airflow_db_cleanup",
+    schedule="@daily",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    tags=["platform", "maintenance"],
+    doc_md=__doc__,
+    default_args=default_args(retries=2, retry_delay=timedelta(minutes=5), max_retry_delay=timedelta(minutes=30)),
+    params={
+        "retention_days": Param(
+            30,
+            type="integer",
+            minimum=1,
+            title="Retention (days)",
+            description="Keep this many days of DAG runs, task instances, XComs, logs and jobs before the run's "
+            "logical date; older records are deleted (no archive).",
+        ),
+    },
+)
+def airflow_db_cleanup():
+    @task(multiple_outputs=False, execution_timeout=timedelta(minutes=65))
+    def clean(params: dict, logical_date=None, dag_run=None) -> str:
+        """``airflow db clean`` up to the logical date (a manual run without one: its run-after) minus the retention."""
+        from include.airflow.db_cleanup import clean_metadata_db
+
+        return clean_metadata_db(logical_date or dag_run.run_after, params["retention_days"])
+
+    clean()
+
+
+airflow_db_cleanup()
