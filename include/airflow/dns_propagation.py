@@ -1,97 +1,68 @@
-"""Wait for a Route 53 change to propagate, deferred: the trigger polls the change, the sensor holds no worker.
+"""Wait for a Route 53 change to propagate, deferred: the triggers poll and wait, the sensor holds no worker.
 
 A change is propagated when Route 53 reports it ``INSYNC`` on all its name servers and, after that, one
-record TTL has passed, so resolvers' cached answers from before the change have expired.
+record TTL has passed, so resolvers' cached answers from before the change have expired. The first wait is
+the amazon provider's waiter trigger on boto3's ``resource_record_sets_changed`` waiter, the second the
+standard provider's ``TimeDeltaTrigger``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator
+import math
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException
-from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 NO_CHANGE = (None, "", "None")  # "None": a templated XCom of a call that changed nothing
 
 
-class DnsPropagationTrigger(BaseTrigger):
-    """Poll ``get_change`` until the change is INSYNC, then wait one TTL; fire ``success`` or ``error``."""
+class Route53ChangeInsyncTrigger(AwsBaseWaiterTrigger):
+    """Fire when Route 53 reports change ``change_id`` INSYNC, polling every ``waiter_delay`` seconds.
+
+    The event is ``{"status": "success" | "error", "change_id": ..., "message": ...}`` (``message`` on error:
+    the change failed, or was still not INSYNC after ``waiter_max_attempts`` polls).
+    """
+
+    aws_hook_class = AwsGenericHook
 
     def __init__(
         self,
         *,
         change_id: str,
-        aws_conn_id: str,
-        ttl_seconds: float,
-        poll_interval: float = 5,
-        timeout_seconds: float = 600,
+        aws_conn_id: str | None,
+        waiter_delay: float = 5,
+        waiter_max_attempts: int = 120,
     ):
-        super().__init__()
-        self.change_id = change_id
-        self.aws_conn_id = aws_conn_id
-        self.ttl_seconds = ttl_seconds
-        self.poll_interval = poll_interval
-        self.timeout_seconds = timeout_seconds
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            "include.airflow.dns_propagation.DnsPropagationTrigger",
-            {
-                "change_id": self.change_id,
-                "aws_conn_id": self.aws_conn_id,
-                "ttl_seconds": self.ttl_seconds,
-                "poll_interval": self.poll_interval,
-                "timeout_seconds": self.timeout_seconds,
-            },
+        super().__init__(
+            serialized_fields={"change_id": change_id},
+            waiter_name="resource_record_sets_changed",
+            waiter_args={"Id": change_id},
+            failure_message=f"cannot read Route 53 change {change_id!r}",
+            status_message=f"Route 53 change {change_id!r} is",
+            status_queries=["ChangeInfo.Status"],
+            return_key="change_id",
+            return_value=change_id,
+            waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts,
+            aws_conn_id=aws_conn_id,
         )
 
-    async def _wait_insync(self) -> None:
-        hook = AwsGenericHook(aws_conn_id=self.aws_conn_id, client_type="route53")
-        async with await hook.get_async_conn() as client:
-            while (await client.get_change(Id=self.change_id))["ChangeInfo"]["Status"] != "INSYNC":
-                await asyncio.sleep(self.poll_interval)
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(self.timeout_seconds):
-                await self._wait_insync()
-        except TimeoutError:
-            message = f"Route 53 change {self.change_id!r} not INSYNC after {self.timeout_seconds:g}s"
-            yield TriggerEvent({"status": "error", "change_id": self.change_id, "message": message})
-            return
-        except Exception as exc:  # any failure must reach the task as an event naming the change
-            message = f"cannot read Route 53 change {self.change_id!r}: {type(exc).__name__}: {exc}"
-            yield TriggerEvent({"status": "error", "change_id": self.change_id, "message": message})
-            return
-        insync_after = time.monotonic() - started
-        self.log.info(
-            "Route 53 change %s INSYNC after %.1fs; waiting one TTL (%ss)",
-            self.change_id,
-            insync_after,
-            self.ttl_seconds,
-        )
-        await asyncio.sleep(self.ttl_seconds)
-        yield TriggerEvent(
-            {
-                "status": "success",
-                "change_id": self.change_id,
-                "insync_after_seconds": round(insync_after, 3),
-                "waited_ttl_seconds": self.ttl_seconds,
-            }
-        )
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {**super()._hook_parameters, "client_type": "route53"}
 
 
 class DnsPropagationSensor(BaseSensorOperator):
     """Wait, deferred, until Route 53 change ``change_id`` has propagated (INSYNC plus one TTL).
 
     An empty ``change_id`` (the traffic call changed nothing) returns at once. ``poke_interval`` is how often
-    the trigger polls and ``timeout`` how long it waits for INSYNC.
+    the change is polled and ``timeout`` how long it may take to be INSYNC; the credentials are those of the
+    Airflow connection ``aws_conn_id``.
     """
 
     template_fields = ("change_id", "aws_conn_id", "ttl_seconds")
@@ -116,18 +87,26 @@ class DnsPropagationSensor(BaseSensorOperator):
             self.log.info("No Route 53 change to wait for")
             return
         self.defer(
-            trigger=DnsPropagationTrigger(
+            trigger=Route53ChangeInsyncTrigger(
                 change_id=self.change_id,
                 aws_conn_id=self.aws_conn_id,
-                ttl_seconds=float(self.ttl_seconds),
-                poll_interval=self.poke_interval,
-                timeout_seconds=self.timeout,
+                waiter_delay=self.poke_interval,
+                waiter_max_attempts=max(1, math.ceil(self.timeout / self.poke_interval)),
             ),
-            method_name="execute_complete",
+            method_name="wait_one_ttl",
         )
 
-    def execute_complete(self, context, event: dict[str, Any]) -> dict[str, Any]:
+    def wait_one_ttl(self, context, event: dict[str, Any]) -> None:
+        """The change is INSYNC: wait one TTL, deferred. Fails naming the change if it never got INSYNC."""
         if event["status"] != "success":
-            raise AirflowException(event["message"])
-        self.log.info("Route 53 change %s propagated", event["change_id"])
-        return event
+            raise AirflowException(
+                f"Route 53 change {self.change_id!r} not INSYNC (polled every {self.poke_interval:g}s for up to "
+                f"{self.timeout:g}s): {event['message']}"
+            )
+        ttl = float(self.ttl_seconds)
+        self.log.info("Route 53 change %s INSYNC; waiting one TTL (%gs)", self.change_id, ttl)
+        self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=ttl)), method_name="execute_complete")
+
+    def execute_complete(self, context, event: Any = None) -> None:
+        """One TTL has passed since the change was INSYNC."""
+        self.log.info("Route 53 change %s propagated", self.change_id)

@@ -3,19 +3,18 @@
 ``add_traffic_moves`` wires the same branch into the failover_moves DAG and the manual failover DAG: after the task
 that lists the moves (``{"actions": [{"region", "action", "strategy", ...}]}``), a branch picks the strategy
 tasks those moves need (automatic, graceful, immediate, failback) or ``no_move``. Each strategy task moves
-its regions one after another, so the check that the last healthy region is never drained sees every earlier
-move; the graceful drain and the failback defer between steps instead of sleeping on a worker.
+its regions one after another (``advance_moves``), so the check that the last healthy region is never drained
+sees every earlier move; the graceful drain and the failback defer to a ``TimeDeltaTrigger`` between steps
+instead of sleeping on a worker, carrying their progress in the deferral's kwargs.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from datetime import timedelta
 
+from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.notifier import BaseNotifier
-from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.airflow.dns_propagation import DnsPropagationSensor
 
@@ -49,22 +48,6 @@ class FailoverNotifier(BaseNotifier):
         send_alerts(load_catalogue(), alerts)
 
 
-class PauseTrigger(BaseTrigger):
-    """Wait ``seconds`` in the triggerer, then hand ``carry`` (a move's progress) back to the task."""
-
-    def __init__(self, seconds: float, carry: dict):
-        super().__init__()
-        self.seconds = seconds
-        self.carry = carry
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return ("include.airflow.traffic.PauseTrigger", {"seconds": self.seconds, "carry": self.carry})
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        await asyncio.sleep(self.seconds)
-        yield TriggerEvent(self.carry)
-
-
 class TrafficShiftOperator(BaseOperator):
     """Make the moves of one kind and strategy listed by ``actions_task_id``, deferring between steps."""
 
@@ -75,72 +58,33 @@ class TrafficShiftOperator(BaseOperator):
         self.actions_task_id = actions_task_id
 
     def execute(self, context) -> dict:
+        from include.failover.strategies import MoveProgress
+
         listed = context["ti"].xcom_pull(task_ids=self.actions_task_id)["actions"]
         queue = [a for a in listed if a["action"] == self.kind and a["strategy"] == self.strategy]
         self.log.info("Moves to make: %s", queue)
-        return self._run(context, queue, None, [])
+        return self._advance(context, MoveProgress(queue))
 
-    def resume(self, context, event: dict) -> dict:
-        from include.failover.strategies import ShiftPlan
+    def resume(self, context, progress: dict, event=None) -> dict:
+        """Go on after a pause, from the progress the deferral carried."""
+        from include.failover.strategies import MoveProgress
 
-        return self._run(context, event["queue"], ShiftPlan.from_dict(event["plan"]), event["results"])
+        return self._advance(context, MoveProgress.from_dict(progress))
 
-    def _run(self, context, queue: list[dict], plan, results: list[dict]) -> dict:
-        from include.errors import MoveRefused
-        from include.failover.notify import refusal_alert, transition_alert
-        from include.failover.strategies import finish, plan_move, take_step
+    def _advance(self, context, progress) -> dict:
+        from include.failover.strategies import advance_moves
 
         controller = self._controller()
-        run_id = context["run_id"]
-        while plan is not None or queue:
-            if plan is None:
-                action = queue.pop(0)
-                try:
-                    plan = plan_move(controller, action)
-                except MoveRefused as exc:
-                    self.log.error("%s", exc)
-                    results.append(
-                        {
-                            "region": action["region"],
-                            "refused": str(exc),
-                            "alert": refusal_alert(action["region"], str(exc), run_id),
-                        }
-                    )
-                    continue
-            try:
-                plan, outcome = take_step(controller, plan)
-            except MoveRefused as exc:
-                self.log.error("%s", exc)
-                results.append(
-                    {
-                        "region": plan.region,
-                        "refused": str(exc),
-                        "alert": refusal_alert(plan.region, str(exc), run_id),
-                        "changes": plan.changes,
-                    }
-                )
-                plan = None
-                continue
-            if outcome == "abandoned" or plan.done:
-                transition = finish(controller, plan, outcome, run_id)
-                self.log.warning("%s", transition.describe())
-                results.append(
-                    {"region": plan.region, "changes": plan.changes, "alert": transition_alert(transition, run_id)}
-                )
-                plan = None
-                continue
-            pause = controller.catalogue.failover.step_pause_seconds
-            self.log.info("Next step of %s in %ss (%s)", plan.region, pause, outcome)
-            self.defer(
-                trigger=PauseTrigger(pause, {"queue": queue, "plan": plan.as_dict(), "results": results}),
-                method_name="resume",
-            )
-        changes = [change for result in results for change in result.get("changes", [])]
-        return {
-            "moves": [{k: v for k, v in r.items() if k != "alert"} for r in results],
-            "alerts": [r["alert"] for r in results],
-            "last_change_id": changes[-1] if changes else "",
-        }
+        progress = advance_moves(controller, progress, context["run_id"])
+        if progress.done:
+            return progress.summary()
+        pause = controller.catalogue.failover.step_pause_seconds
+        self.log.info("Next step of %s in %ss", progress.plan.region, pause)
+        self.defer(
+            trigger=TimeDeltaTrigger(timedelta(seconds=pause)),
+            method_name="resume",
+            kwargs={"progress": progress.as_dict()},
+        )
 
     def _controller(self):
         from include.catalogue import load_catalogue

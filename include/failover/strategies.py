@@ -11,16 +11,20 @@
   50 -> 75 -> 100); before each step the region itself is probed, and if it is not ``ok`` the failback is
   abandoned and its weight goes back to 0 (the region returns to FAILOVER, held out until stable again).
 
-A plan is plain data (JSON-ready), so a deferring operator can carry it between steps.
+A plan is plain data (JSON-ready), so a deferring operator can carry it between steps. ``advance_moves`` walks
+a task's list of moves up to each pause; the traffic-shift operator and the chaos tests' health loop both
+drive it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 from include.errors import MoveRefused
 from include.failover.machine import State
+from include.failover.notify import refusal_alert, transition_alert
 from include.failover.traffic import TrafficController
 
 log = logging.getLogger(__name__)
@@ -148,3 +152,84 @@ def finish(controller: TrafficController, plan: ShiftPlan, outcome: str, run_id:
     if outcome == "abandoned":
         return controller.record(plan.region, State.FAILOVER, f"failback abandoned: {plan.reason}", evidence, run_id)
     return controller.record(plan.region, State.HEALTHY, f"failback complete: {plan.reason}", evidence, run_id)
+
+
+@dataclass(frozen=True)
+class MoveProgress:
+    """Where a task's list of moves stands: the moves not started yet, the one under way and the results so far.
+
+    Plain data (JSON-ready) like ``ShiftPlan``, so a deferring operator can carry it between steps.
+    """
+
+    queue: list[dict]
+    plan: ShiftPlan | None = None
+    results: list[dict] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.plan is None and not self.queue
+
+    def as_dict(self) -> dict:
+        plan = self.plan.as_dict() if self.plan else None
+        return {"queue": self.queue, "plan": plan, "results": self.results}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MoveProgress:
+        plan = ShiftPlan.from_dict(data["plan"]) if data["plan"] else None
+        return cls(list(data["queue"]), plan, list(data["results"]))
+
+    def summary(self) -> dict:
+        """The moves made or refused (without their alerts), their alerts, and the last Route 53 change id."""
+        changes = [change for result in self.results for change in result.get("changes", [])]
+        return {
+            "moves": [{k: v for k, v in result.items() if k != "alert"} for result in self.results],
+            "alerts": [result["alert"] for result in self.results],
+            "last_change_id": changes[-1] if changes else "",
+        }
+
+
+def advance_moves(
+    controller: TrafficController,
+    progress: MoveProgress,
+    run_id: str | None = None,
+    on_step: Callable[[ShiftPlan, str], None] | None = None,
+) -> MoveProgress:
+    """Walk the moves one after another, up to the next pause between two steps of a move, or to the end.
+
+    A move a safety rule refuses is recorded with its alert, and the next one starts. ``on_step(plan,
+    outcome)`` is called after each step. Unless the returned progress is ``done``, wait
+    ``failover.step_pause_seconds`` and call again with it.
+    """
+    queue, plan, results = list(progress.queue), progress.plan, list(progress.results)
+    while plan is not None or queue:
+        if plan is None:
+            action = queue.pop(0)
+            try:
+                plan = plan_move(controller, action)
+            except MoveRefused as exc:
+                log.error("%s", exc)
+                results.append(_refused(action["region"], exc, run_id))
+                continue
+        try:
+            plan, outcome = take_step(controller, plan)
+        except MoveRefused as exc:
+            log.error("%s", exc)
+            results.append({**_refused(plan.region, exc, run_id), "changes": plan.changes})
+            plan = None
+            continue
+        if on_step is not None:
+            on_step(plan, outcome)
+        if outcome == "abandoned" or plan.done:
+            transition = finish(controller, plan, outcome, run_id)
+            log.warning("%s", transition.describe())
+            results.append(
+                {"region": plan.region, "changes": plan.changes, "alert": transition_alert(transition, run_id)}
+            )
+            plan = None
+            continue
+        return MoveProgress(queue, plan, results)
+    return MoveProgress(queue, None, results)
+
+
+def _refused(region: str, exc: MoveRefused, run_id: str | None) -> dict:
+    return {"region": region, "refused": str(exc), "alert": refusal_alert(region, str(exc), run_id)}

@@ -1,14 +1,14 @@
-"""Real serving regions on loopback behind chaos proxies, and a driver of the health loop, for chaos tests.
+"""Real serving regions on loopback behind fault proxies, and a driver of the health loop, for chaos tests.
 
 ``ChaosRegions`` registers a model in each emulated region's store, runs one real ``python -m include.serving``
-process per region, and puts a ``ChaosProxy`` in front of each, so a test can kill a region, slow it, make it
+process per region, and puts a ``FaultProxy`` in front of each, so a test can kill a region, slow it, make it
 answer errors, flap it, or corrupt the model it serves. ``catalogue_for`` writes a catalogue whose serving
 endpoints are the proxies, with its own DNS record names and its own state database, so tests sharing one
 moto never see each other's records or states.
 
 ``HealthLoop`` drives the same code the health DAG runs, without a scheduler: the ``RegionHealthTrigger``
-(real asyncio, real HTTP probes), ``record_observations``, and the strategy steps of each listed move,
-sleeping where the DAG defers. It timestamps every transition and DNS change.
+(real asyncio, real HTTP probes), ``record_observations``, and the listed moves through ``advance_moves``, as
+the strategy tasks make them, sleeping where they defer. It timestamps every transition and DNS change.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ import yaml
 from include.catalogue import REPO_ROOT, Catalogue, catalogue_path, load_catalogue
 from include.clouds.objectstore import store_for
 from include.replication.replicate import read_manifest, register_model_version
+from include.state.migrate import upgrade_state_db
 from localdev.demo import demo_model_files
 from localdev.processes import free_port
 from localdev.serving import http_status
-from tests.faults.chaos import ChaosProxy
+from tests.faults.proxy import FaultProxy
 
 AWS, GCP, AZURE = "aws-us-west-2", "gcp-europe-west1", "azure-eastus"
 CHAOS_MODEL = "chaos-iris"
@@ -71,12 +72,12 @@ def _wait(predicate, timeout: float, what: str) -> None:
 class ServedRegion:
     name: str
     port: int
-    proxy: ChaosProxy
+    proxy: FaultProxy
     process: subprocess.Popen | None = None
 
 
 class ChaosRegions:
-    """One serving process per catalogue region, each behind a chaos proxy."""
+    """One serving process per catalogue region, each behind a fault proxy."""
 
     def __init__(self, work_dir: Path):
         self.work_dir = work_dir
@@ -88,8 +89,7 @@ class ChaosRegions:
         self.regions: dict[str, ServedRegion] = {}
         for region in self.base.regions:
             port = free_port()
-            proxy = ChaosProxy(f"http://127.0.0.1:{port}")
-            proxy.start()
+            proxy = FaultProxy(f"http://127.0.0.1:{port}", name=f"proxy-{region.name}").start()
             self.regions[region.name] = ServedRegion(region.name, port, proxy)
             self.start(region.name)
         for name in self.regions:
@@ -132,7 +132,7 @@ class ChaosRegions:
     def heal(self) -> None:
         """Every proxy passes traffic, every model is intact, every process serves."""
         for name, served in self.regions.items():
-            served.proxy.passthrough()
+            served.proxy.heal()
             self.restore_model(name)
             if served.process is None or served.process.poll() is not None:
                 self.start(name)
@@ -154,7 +154,9 @@ class ChaosRegions:
             record=f"{tag}.{zone}", latency_record=f"{tag}-latency.{zone}", failover_record=f"{tag}-failover.{zone}"
         )
         state_conn = f"mlp_state_{tag.replace('-', '_')}"
-        os.environ[f"AIRFLOW_CONN_{state_conn.upper()}"] = f"sqlite:///{self.work_dir / f'{tag}-state.db'}"
+        state_url = f"sqlite:///{self.work_dir / f'{tag}-state.db'}"
+        os.environ[f"AIRFLOW_CONN_{state_conn.upper()}"] = state_url
+        upgrade_state_db(state_url)
         data["replication"]["state_connection"] = state_conn
         for region in data["regions"]:
             region["serving_endpoint"] = self.regions[region["name"]].proxy.url
@@ -217,28 +219,32 @@ class HealthLoop:
         result = record_observations(self.catalogue, self.store, self.watch(), run_id="chaos")
         for alert in result["alerts"]:
             self.note(alert["text"])
-        for action in result["actions"]:
-            self.move(action)
+        self.make_moves(result["actions"])
         return result
 
-    def move(self, action: dict) -> None:
-        from include.errors import MoveRefused
-        from include.failover.strategies import finish, plan_move, take_step
+    def make_moves(self, actions: list[dict]) -> None:
+        """Make the listed moves as the strategy tasks do (``advance_moves``), sleeping where they defer."""
+        from include.failover.strategies import MoveProgress, advance_moves
 
-        try:
-            plan = plan_move(self.controller, action)
-            while True:
-                plan, outcome = take_step(self.controller, plan)
-                self.note(f"dns {action['region']} {plan.kind} step ({outcome}) -> {self.weights()}")
-                if self.on_step is not None:
-                    self.on_step(plan, outcome)
-                if outcome == "abandoned" or plan.done:
-                    break
-                time.sleep(self.catalogue.failover.step_pause_seconds)
-            self.note(finish(self.controller, plan, outcome, "chaos").describe())
-        except MoveRefused as exc:
-            self.refusals.append(str(exc))
-            self.note(f"refused: {exc}")
+        progress = MoveProgress(actions)
+        while True:
+            made = len(progress.results)
+            progress = advance_moves(self.controller, progress, "chaos", on_step=self.stepped)
+            for result in progress.results[made:]:
+                if "refused" in result:
+                    self.refusals.append(result["refused"])
+                    self.note(f"refused: {result['refused']}")
+                else:
+                    self.note(result["alert"]["text"])
+            if progress.done:
+                return
+            time.sleep(self.catalogue.failover.step_pause_seconds)
+
+    def stepped(self, plan, outcome: str) -> None:
+        """Timestamp a step with the weights after it, then call ``on_step``."""
+        self.note(f"dns {plan.region} {plan.kind} step ({outcome}) -> {self.weights()}")
+        if self.on_step is not None:
+            self.on_step(plan, outcome)
 
     def weights(self) -> dict[str, int]:
         return self.controller.dns.read().weights

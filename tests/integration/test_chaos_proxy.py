@@ -1,5 +1,5 @@
-"""``ChaosProxy`` in front of a real HTTP server on loopback: each mode does what it says, and the proxy
-cleans up after itself."""
+"""``FaultProxy``'s modes in front of a real HTTP server on loopback: each does what it says, and the proxy
+cleans up after itself. (Its corruption and cut faults are tested in ``test_replication_faults.py``.)"""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from localdev.processes import free_port
-from tests.faults.chaos import ChaosProxy
+from tests.faults.proxy import FaultProxy
 
 
 class _EchoHandler(BaseHTTPRequestHandler):
@@ -52,8 +52,8 @@ def upstream():
 
 @pytest.fixture
 def proxy(upstream):
-    with ChaosProxy(f"http://127.0.0.1:{upstream.server_address[1]}", idle_timeout=5, lifetime=60) as chaos:
-        yield chaos
+    with FaultProxy(f"http://127.0.0.1:{upstream.server_address[1]}", idle_timeout=5, lifetime=60) as faulty:
+        yield faulty
 
 
 @pytest.fixture
@@ -81,14 +81,14 @@ def request_in_background(client: httpx.Client, url: str) -> tuple[threading.Thr
 def test_passthrough_forwards_get_and_post(proxy, upstream, client):
     got = client.get(f"{proxy.url}/health?x=1")
     assert got.status_code == 200 and got.json() == {"method": "GET", "path": "/health?x=1", "body": ""}
-    assert got.headers["connection"] == "close"
     body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]] * 2000})  # larger than one socket read
     posted = client.post(f"{proxy.url}/predict", content=body, headers={"Content-Type": "application/json"})
     assert posted.status_code == 200 and posted.json()["body"] == body
     with urllib.request.urlopen(f"{proxy.url}/ready", timeout=3) as response:
         assert json.load(response)["path"] == "/ready"
     assert upstream.received == ["/health?x=1", "/predict", "/ready"]
-    assert proxy.stats()["passthrough"] == 3
+    assert proxy.stats().forwarded == 3
+    assert proxy.stats().connections == 2  # the GET and the POST on one keep-alive connection, urllib's own
 
 
 def test_delay_adds_latency_before_forwarding(proxy, upstream, client):
@@ -96,12 +96,12 @@ def test_delay_adds_latency_before_forwarding(proxy, upstream, client):
     started = time.monotonic()
     assert client.get(f"{proxy.url}/ready").status_code == 200
     assert time.monotonic() - started >= 0.4
-    proxy.passthrough()
+    proxy.heal()
     started = time.monotonic()
     assert client.get(f"{proxy.url}/ready").status_code == 200
     assert time.monotonic() - started < 0.3
     assert upstream.received == ["/ready", "/ready"]
-    assert proxy.stats()["delay"] == 1 and proxy.stats()["passthrough"] == 1
+    assert proxy.stats().delayed == 1 and proxy.stats().forwarded == 1
 
 
 def test_errors_answer_without_the_upstream(proxy, upstream, client):
@@ -109,9 +109,9 @@ def test_errors_answer_without_the_upstream(proxy, upstream, client):
     assert client.get(f"{proxy.url}/health").status_code == 500
     proxy.errors(503)
     answered = client.post(f"{proxy.url}/predict", json={"instances": [[1.0]]})
-    assert answered.status_code == 503 and "chaos-proxy" in answered.json()["detail"]
+    assert answered.status_code == 503 and proxy.name in answered.json()["detail"]
     assert upstream.received == []
-    assert proxy.stats()["errors"] == 2
+    assert proxy.stats().errors == 2
 
 
 def test_down_resets_connections_then_recovers(proxy, upstream, client):
@@ -119,8 +119,8 @@ def test_down_resets_connections_then_recovers(proxy, upstream, client):
     for _ in range(3):
         with pytest.raises(httpx.TransportError):
             client.get(f"{proxy.url}/health")
-    assert upstream.received == [] and proxy.stats()["down"] == 3
-    proxy.passthrough()
+    assert upstream.received == [] and proxy.stats().refused == 3
+    proxy.heal()
     assert client.get(f"{proxy.url}/health").status_code == 200
 
 
@@ -147,24 +147,24 @@ def test_flap_alternates_up_and_down(proxy, upstream, client):
     changes = sum(1 for before, after in zip(timeline, timeline[1:], strict=False) if before != after)
     assert timeline[0] is True and changes >= 3, timeline
     stats = proxy.stats()
-    assert stats["passthrough"] == sum(timeline) and stats["down"] == timeline.count(False)
+    assert stats.forwarded == sum(timeline) and stats.refused == timeline.count(False)
 
 
 def test_unreachable_upstream_resets_the_client(client):
-    with ChaosProxy(f"http://127.0.0.1:{free_port()}", lifetime=10) as proxy:
+    with FaultProxy(f"http://127.0.0.1:{free_port()}", lifetime=10) as proxy:
         with pytest.raises(httpx.TransportError):
             client.get(f"{proxy.url}/health")
-        assert proxy.stats()["upstream_errors"] == 1
+        assert proxy.stats().upstream_errors == 1
 
 
 def test_stops_accepting_after_its_lifetime_and_on_stop(upstream, client):
     upstream_url = f"http://127.0.0.1:{upstream.server_address[1]}"
-    with ChaosProxy(upstream_url, lifetime=0.5) as short_lived:
+    with FaultProxy(upstream_url, lifetime=0.5) as short_lived:
         assert client.get(f"{short_lived.url}/health").status_code == 200
         time.sleep(0.8)
         with pytest.raises(httpx.ConnectError):
             client.get(f"{short_lived.url}/health")
-    stopped = ChaosProxy(upstream_url).start()
+    stopped = FaultProxy(upstream_url).start()
     stopped.delay(30)
     request, outcome = request_in_background(client, f"{stopped.url}/health")
     time.sleep(0.2)
@@ -183,4 +183,4 @@ def test_rejects_bad_settings(proxy):
         with pytest.raises(ValueError):
             bad()
     with pytest.raises(ValueError):
-        ChaosProxy("https://127.0.0.1:1")
+        FaultProxy("https://127.0.0.1:1")

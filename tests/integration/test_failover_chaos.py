@@ -1,6 +1,6 @@
 """Chaos tests of health sensing and failover against real serving regions on loopback.
 
-Each region runs a real serving process (``python -m include.serving``) on its emulated store, behind a chaos
+Each region runs a real serving process (``python -m include.serving``) on its emulated store, behind a fault
 proxy; the health loop is the health DAG's own code (the trigger's probes from three vantage points, the
 state machine, the strategies) driving Route 53 on moto. moto's own health checks always report healthy,
 so what moves traffic here is only the platform's probing. Detection time (fault to UNHEALTHY) and switch
@@ -91,7 +91,7 @@ def test_region_answering_errors_fails_over_the_primary_record(regions, make_loo
         loop,
         AWS,
         fault=lambda: regions.regions[AWS].proxy.errors(500),
-        heal=lambda: regions.regions[AWS].proxy.passthrough(),
+        heal=lambda: regions.regions[AWS].proxy.heal(),
         label="HTTP 500 (automatic)",
         figures=failover_figures,
     )
@@ -147,7 +147,7 @@ def test_graceful_drain_pauses_while_the_receivers_are_degraded(regions, make_lo
                 proxy.delay(0.6)  # degraded: slower than slow_ms, within the timeout
         elif outcomes.count("paused") == 2:
             for proxy in receivers:
-                proxy.passthrough()
+                proxy.heal()
 
     loop.on_step = slow_receivers_after_first_step
     regions.kill(GCP)
@@ -164,7 +164,7 @@ def test_a_short_blip_degrades_but_never_fails_over(regions, make_loop, failover
         time.sleep(1.0)
         proxy.down()
         time.sleep(1.0)
-        proxy.passthrough()
+        proxy.heal()
 
     blipping = threading.Thread(target=blip)
     blipping.start()
@@ -182,7 +182,7 @@ def test_slow_region_is_degraded_but_not_failed_over(regions, make_loop, failove
     assert (GCP, "HEALTHY", "DEGRADED") in loop.transitions()
     assert all(to != "UNHEALTHY" for _, _, to in loop.transitions()), loop.describe()
     assert set(loop.weights().values()) == {100}
-    regions.regions[GCP].proxy.passthrough()
+    regions.regions[GCP].proxy.heal()
     loop.run_until(lambda lp: lp.states()[GCP] == "HEALTHY", timeout=15)
     failover_figures("slow 600 ms: false failovers", false_failovers(loop))
 
@@ -193,7 +193,7 @@ def test_region_slower_than_the_timeout_fails_over(regions, make_loop, failover_
         loop,
         AZURE,
         fault=lambda: regions.regions[AZURE].proxy.delay(2.0),
-        heal=lambda: regions.regions[AZURE].proxy.passthrough(),
+        heal=lambda: regions.regions[AZURE].proxy.heal(),
         label="latency 2 s (automatic)",
         figures=failover_figures,
     )

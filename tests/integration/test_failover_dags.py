@@ -1,7 +1,7 @@
 """Whole runs (``dag.test()``) of the health DAG and the manual failover DAG against real serving regions.
 
 The health DAG's sensor defers to its trigger, which ``dag.test()`` runs in-process; the regions are real
-serving processes behind chaos proxies (``failover_harness``), Route 53 and the stores are the emulators, and
+serving processes behind fault proxies (``failover_harness``), Route 53 and the stores are the emulators, and
 the alerts go to a real webhook receiver on loopback.
 """
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def platform(chaos_regions, webhook, monkeypatch, request):
+def platform(chaos_regions, webhook, monkeypatch, request, dag_test_keeps_defer_kwargs):
     """The chaos regions with a catalogue of this test's own (records, state), set as the DAGs' catalogue."""
     chaos_regions.heal()
     tag = request.node.name.replace("_", "-")[:30].strip("-")

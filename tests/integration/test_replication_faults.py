@@ -1,7 +1,7 @@
 """Replication under faults: bytes corrupted in transit or at rest, an emulator dying mid-copy, large models
 in bounded memory, and bad inputs.
 
-Faults are injected by ``tests.faults.proxy.FaultProxy``, a TCP proxy put between the platform's object-store
+Faults are injected by ``tests.faults.proxy.FaultProxy``, an HTTP proxy put between the platform's object-store
 clients and one emulator: the region's connection (``AIRFLOW_CONN_*``) is pointed at the proxy for the test,
 as a real network path would sit between a worker and a cloud.
 """
@@ -76,7 +76,7 @@ def proxies() -> Iterator[Callable[[int, str], FaultProxy]]:
     started: list[FaultProxy] = []
 
     def start(upstream_port: int, name: str) -> FaultProxy:
-        proxy = FaultProxy(upstream_port, name=name, idle_timeout=30, lifetime=600).start()
+        proxy = FaultProxy(f"http://127.0.0.1:{upstream_port}", name=name, idle_timeout=30, lifetime=600).start()
         started.append(proxy)
         return proxy
 
@@ -202,7 +202,9 @@ def test_fault_proxy_injects_exactly_the_faults_it_is_asked_for(echo_server, pro
     proxy.heal()
     client = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
     assert call("GET", "/b") == data
-    assert proxy.stats() == FaultStats(connections=2, refused=1, corrupted_requests=1, corrupted_responses=1, cuts=1)
+    assert proxy.stats() == FaultStats(
+        connections=2, refused=1, forwarded=9, corrupted_requests=1, corrupted_responses=1, cuts=1
+    )
     client.close()
 
 

@@ -1,4 +1,4 @@
-"""The deferrable wait for Route 53 propagation: the trigger against moto, the sensor's defer and resume."""
+"""The deferrable wait for Route 53 propagation: the waiter trigger against moto, the sensor's two deferrals."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ import importlib
 import time
 
 import pytest
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+from airflow.sdk import timezone
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
+from botocore.exceptions import WaiterError
 
-from include.airflow.dns_propagation import DnsPropagationSensor, DnsPropagationTrigger
+from include.airflow.dns_propagation import DnsPropagationSensor, Route53ChangeInsyncTrigger
 from include.clouds.route53 import Route53Traffic
 from tests.integration.dns_zone import catalogue_in_fresh_zone
 
 
-async def events_of(trigger: DnsPropagationTrigger) -> list:
+async def events_of(trigger) -> list:
     return [event async for event in trigger.run()]
 
 
@@ -31,57 +34,82 @@ def change_id(local_clouds) -> tuple[str, str]:
 
 
 @pytest.mark.integration
-def test_trigger_waits_for_insync_then_one_ttl(change_id):
+def test_trigger_fires_once_the_change_is_insync(change_id):
     change, conn_id = change_id
-    trigger = DnsPropagationTrigger(change_id=change, aws_conn_id=conn_id, ttl_seconds=1, poll_interval=0.1)
+    trigger = Route53ChangeInsyncTrigger(change_id=change, aws_conn_id=conn_id, waiter_delay=0.1)
+
+    (event,) = asyncio.run(events_of(trigger))
+
+    assert event.payload == {"status": "success", "change_id": change}  # moto reports every change INSYNC at once
+
+
+@pytest.mark.integration
+def test_a_change_never_insync_gives_an_error_event_naming_it(change_id, monkeypatch):
+    """Route 53 answering PENDING at every poll: after the last attempt, an error event, not an exception."""
+    change, conn_id = change_id
+
+    class PendingWaiter:
+        async def wait(self, **kwargs):
+            raise WaiterError(
+                "ResourceRecordSetsChanged", "Max attempts exceeded", {"ChangeInfo": {"Status": "PENDING"}}
+            )
+
+    monkeypatch.setattr(
+        "airflow.providers.amazon.aws.hooks.base_aws.AwsGenericHook.get_waiter", lambda *a, **k: PendingWaiter()
+    )
+    trigger = Route53ChangeInsyncTrigger(
+        change_id=change, aws_conn_id=conn_id, waiter_delay=0.05, waiter_max_attempts=3
+    )
 
     started = time.monotonic()
-    events = asyncio.run(events_of(trigger))
-    elapsed = time.monotonic() - started
-
-    assert len(events) == 1
-    payload = events[0].payload
-    assert payload["status"] == "success" and payload["change_id"] == change
-    assert payload["waited_ttl_seconds"] == 1
-    assert 0 <= payload["insync_after_seconds"] < 5  # moto reports every change INSYNC at once
-    assert 1 <= elapsed < 1 + payload["insync_after_seconds"] + 1
-
-
-@pytest.mark.integration
-def test_a_bad_change_id_gives_an_error_event_naming_it(local_clouds, change_id):
-    _, conn_id = change_id
-    trigger = DnsPropagationTrigger(change_id="/change/", aws_conn_id=conn_id, ttl_seconds=1)
-
     (event,) = asyncio.run(events_of(trigger))
 
-    assert event.payload["status"] == "error"
-    assert "'/change/'" in event.payload["message"] and "Invalid length for parameter Id" in event.payload["message"]
+    assert event.payload == {"status": "error", "change_id": change, "message": "Waiter error: max attempts reached"}
+    assert time.monotonic() - started >= 2 * 0.05  # three polls, two delays between them
 
 
 @pytest.mark.integration
-def test_not_insync_in_time_gives_an_error_event(change_id):
+def test_sensor_waits_for_insync_then_one_ttl(change_id):
+    """The whole wait, both deferrals run for real: INSYNC on moto, then the TTL in the time trigger."""
     change, conn_id = change_id
-    trigger = DnsPropagationTrigger(change_id=change, aws_conn_id=conn_id, ttl_seconds=1, timeout_seconds=0)
+    sensor = DnsPropagationSensor(
+        task_id="wait_dns", change_id=change, aws_conn_id=conn_id, ttl_seconds=1, poke_interval=0.1
+    )
 
-    (event,) = asyncio.run(events_of(trigger))
+    with pytest.raises(TaskDeferred) as insync:
+        sensor.execute({})
+    (event,) = asyncio.run(events_of(insync.value.trigger))
+    started = time.monotonic()
+    with pytest.raises(TaskDeferred) as ttl:
+        getattr(sensor, insync.value.method_name)({}, event.payload)
+    asyncio.run(events_of(ttl.value.trigger))
 
-    assert event.payload == {
-        "status": "error",
-        "change_id": change,
-        "message": f"Route 53 change {change!r} not INSYNC after 0s",
-    }
+    assert 0.9 <= time.monotonic() - started < 3
+    assert getattr(sensor, ttl.value.method_name)({}, None) is None
 
 
 def test_trigger_serializes_to_an_importable_classpath():
-    trigger = DnsPropagationTrigger(
-        change_id="/change/C1", aws_conn_id="aws_route53", ttl_seconds=60, poll_interval=2, timeout_seconds=30
+    trigger = Route53ChangeInsyncTrigger(
+        change_id="/change/C1", aws_conn_id="aws_route53", waiter_delay=2, waiter_max_attempts=15
     )
 
     classpath, kwargs = trigger.serialize()
 
     module, name = classpath.rsplit(".", 1)
-    assert classpath == "include.airflow.dns_propagation.DnsPropagationTrigger"
+    assert classpath == "include.airflow.dns_propagation.Route53ChangeInsyncTrigger"
+    assert kwargs == {
+        "change_id": "/change/C1",
+        "aws_conn_id": "aws_route53",
+        "waiter_delay": 2,
+        "waiter_max_attempts": 15,
+    }
     assert getattr(importlib.import_module(module), name)(**kwargs).serialize() == (classpath, kwargs)
+
+
+def test_trigger_talks_to_route53_through_the_airflow_connection():
+    hook = Route53ChangeInsyncTrigger(change_id="/change/C1", aws_conn_id="aws_route53").hook()
+
+    assert (hook.aws_conn_id, hook.client_type) == ("aws_route53", "route53")
 
 
 @pytest.mark.parametrize("nothing", [None, "", "None"])
@@ -91,31 +119,44 @@ def test_sensor_with_no_change_returns_at_once(nothing):
     assert sensor.execute({}) is None
 
 
-def test_sensor_defers_to_the_trigger():
+def test_sensor_defers_to_the_waiter_trigger():
     sensor = DnsPropagationSensor(
-        task_id="wait_dns", change_id="/change/C1", aws_conn_id="aws_route53", ttl_seconds="45", poke_interval=3
+        task_id="wait_dns", change_id="/change/C1", aws_conn_id="aws_route53", poke_interval=3, timeout=100
     )
 
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
 
-    assert deferred.value.method_name == "execute_complete"
-    assert deferred.value.trigger.serialize()[1] == {
-        "change_id": "/change/C1",
-        "aws_conn_id": "aws_route53",
-        "ttl_seconds": 45.0,
-        "poll_interval": 3.0,
-        "timeout_seconds": 600.0,
-    }
+    assert deferred.value.method_name == "wait_one_ttl"
+    assert deferred.value.trigger.serialize() == (
+        "include.airflow.dns_propagation.Route53ChangeInsyncTrigger",
+        {"change_id": "/change/C1", "aws_conn_id": "aws_route53", "waiter_delay": 3.0, "waiter_max_attempts": 34},
+    )
     assert set(DnsPropagationSensor.template_fields) == {"change_id", "aws_conn_id", "ttl_seconds"}
 
 
-def test_sensor_resumes_with_the_event_or_fails_with_its_message():
-    sensor = DnsPropagationSensor(task_id="wait_dns", change_id="/change/C1", aws_conn_id="aws_route53")
-    success = {"status": "success", "change_id": "/change/C1", "insync_after_seconds": 0.2, "waited_ttl_seconds": 60}
+def test_sensor_waits_one_ttl_once_insync():
+    sensor = DnsPropagationSensor(
+        task_id="wait_dns", change_id="/change/C1", aws_conn_id="aws_route53", ttl_seconds="45"
+    )
 
-    assert sensor.execute_complete({}, success) == success
-    with pytest.raises(AirflowException, match="change '/change/C1' not INSYNC"):
-        sensor.execute_complete(
-            {}, {"status": "error", "change_id": "/change/C1", "message": "change '/change/C1' not INSYNC"}
-        )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.wait_one_ttl({}, {"status": "success", "change_id": "/change/C1"})
+
+    assert deferred.value.method_name == "execute_complete"
+    assert isinstance(deferred.value.trigger, DateTimeTrigger)
+    assert 44 < (deferred.value.trigger.moment - timezone.utcnow()).total_seconds() <= 45
+
+
+def test_sensor_fails_naming_the_change_when_it_is_not_insync_in_time():
+    sensor = DnsPropagationSensor(
+        task_id="wait_dns", change_id="/change/C1", aws_conn_id="aws_route53", poke_interval=2, timeout=30
+    )
+    error = {"status": "error", "change_id": "/change/C1", "message": "Waiter error: max attempts reached"}
+
+    with pytest.raises(AirflowException) as failed:
+        sensor.wait_one_ttl({}, error)
+
+    assert str(failed.value) == (
+        "Route 53 change '/change/C1' not INSYNC (polled every 2s for up to 30s): Waiter error: max attempts reached"
+    )
