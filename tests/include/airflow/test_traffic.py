@@ -23,7 +23,11 @@ AWS, GCP, AZURE = "aws-us-west-2", "gcp-europe-west1", "azure-eastus"
 
 
 class MemoryDns:
-    """Route 53's weighted records in memory; every change that moves a weight gets an id."""
+    """Route 53's weighted records in memory; every change that moves a weight gets an id.
+
+    A double, so this unit test needs no emulator: the same operator runs against moto's Route 53 in
+    tests/integration/test_failover_dags.py and tests/integration/test_route53_traffic.py.
+    """
 
     def __init__(self, weights: dict[str, int]):
         self.weights = dict(weights)
