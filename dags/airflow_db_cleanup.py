@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 
+from include.airflow.db_cleanup import CLEAN_TIMEOUT
 from include.airflow.defaults import START_DATE, default_args
 
 
@@ -36,7 +37,7 @@ from include.airflow.defaults import START_DATE, default_args
     },
 )
 def airflow_db_cleanup():
-    @task(multiple_outputs=False, execution_timeout=timedelta(minutes=65))
+    @task(execution_timeout=CLEAN_TIMEOUT + timedelta(minutes=5))  # the command's own timeout, and a margin
     def clean(params: dict, logical_date=None, dag_run=None) -> str:
         """``airflow db clean`` up to the logical date (a manual run without one: its run-after) minus the retention."""
         from include.airflow.db_cleanup import clean_metadata_db

@@ -67,14 +67,13 @@ def _ensure_queue(queue_url: str, conn_id: str) -> str:
 def _ensure_state_schema(conn_id: str) -> str:
     """The state database's tables (``python -m include.state upgrade``), before anything reads or writes them."""
     from include.state.engine import state_engine
-    from include.state.migrate import upgrade_state_db
+    from include.state.migrate import describe_upgrade, upgrade_state_db
 
     engine = state_engine(conn_id)
     try:
-        before, after = upgrade_state_db(engine)
+        return describe_upgrade(*upgrade_state_db(engine))
     finally:
         engine.dispose()
-    return f"at revision {after}" + ("" if before == after else f" (upgraded from {before or 'empty'})")
 
 
 def _ensure_traffic_records(catalogue: Catalogue) -> list[str]:

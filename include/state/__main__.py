@@ -27,16 +27,14 @@ def _engine(args: argparse.Namespace) -> sa.Engine:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    from include.state.migrate import upgrade_state_db
+    from include.state.migrate import describe_upgrade, upgrade_state_db
 
     engine = _engine(args)
     try:
         before, after = upgrade_state_db(engine)
     finally:
         engine.dispose()
-    where = engine.url.render_as_string(hide_password=True)
-    change = "already there" if before == after else f"upgraded from {before or 'an empty database'}"
-    print(f"state database {where}: at revision {after} ({change})")
+    print(f"state database {engine.url.render_as_string(hide_password=True)}: {describe_upgrade(before, after)}")
     return 0
 
 

@@ -57,6 +57,12 @@ def upgrade_state_db(engine_or_url: sa.Engine | str) -> tuple[str | None, str]:
             engine.dispose()
 
 
+def describe_upgrade(before: str | None, after: str) -> str:
+    """``at revision <after>`` and whether the upgrade changed anything, for a command's output."""
+    change = "already there" if before == after else f"upgraded from {before or 'an empty database'}"
+    return f"at revision {after} ({change})"
+
+
 def require_current_schema(engine: sa.Engine) -> None:
     """Raise ``StateSchemaMissing`` or ``StateSchemaMismatch`` unless the database is at this code's head."""
     with engine.connect() as connection:
