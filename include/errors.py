@@ -81,6 +81,10 @@ class SourceMissing(PermanentError, LookupError):
     """The model version, its manifest or one of its files is not in the source region (not retried)."""
 
 
+class RollbackRefused(PermanentError, LookupError):
+    """The version asked for is not a finished replica in a region named; no pointer was moved."""
+
+
 # Failover
 
 

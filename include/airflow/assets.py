@@ -5,6 +5,9 @@ Each batch of messages the watcher receives becomes one asset event whose ``extr
 holds the SQS messages; a DAG scheduled on the asset gets every event queued since its last run.
 
 ``FAILOVER_MOVES``: the moves the health DAG requests (``extra.actions``); the failover_moves DAG runs on it.
+
+``MODEL_ROLLOUTS``: a region's rollout pointer moved (``extra``: model, version, region, set_by); written by
+the replication DAG after it verified a version in a region, and by the rollback DAG.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from include.catalogue import Catalogue
 # (about 0.7 s here).
 MODEL_EVENTS_ASSET = "model-registry-events"
 FAILOVER_MOVES = Asset(name="failover-moves")
+MODEL_ROLLOUTS = Asset(name="model-rollouts")
 
 
 def model_events_asset(catalogue: Catalogue) -> Asset | None:

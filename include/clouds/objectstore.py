@@ -34,6 +34,7 @@ class ObjectInfo:
     key: str
     size: int
     metadata: dict[str, str] = field(default_factory=dict)
+    etag: str = ""  # changes whenever the object is written again (S3 and Azure ETag, GCS generation)
 
 
 class PartUpload(Protocol):
@@ -126,7 +127,7 @@ class S3Store:
             if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
-        return ObjectInfo(key, response["ContentLength"], response.get("Metadata", {}))
+        return ObjectInfo(key, response["ContentLength"], response.get("Metadata", {}), response["ETag"].strip('"'))
 
     def list_keys(self, prefix: str) -> list[str]:
         return self.hook.list_keys(bucket_name=self.bucket, prefix=prefix)
@@ -223,7 +224,7 @@ class GCSStore:
         blob = self.bucket.get_blob(key, retry=self.retry, timeout=CLIENT_RETRY_SECONDS)
         if blob is None:
             return None
-        return ObjectInfo(key, blob.size, dict(blob.metadata or {}))
+        return ObjectInfo(key, blob.size, dict(blob.metadata or {}), str(blob.generation))
 
     def list_keys(self, prefix: str) -> list[str]:
         return [blob.name for blob in self.bucket.list_blobs(prefix=prefix, retry=self.retry)]
@@ -346,7 +347,7 @@ class AzureBlobStore:
             properties = self.container.get_blob_client(key).get_blob_properties()
         except ResourceNotFoundError:
             return None
-        return ObjectInfo(key, properties.size, dict(properties.metadata or {}))
+        return ObjectInfo(key, properties.size, dict(properties.metadata or {}), properties.etag.strip('"'))
 
     def list_keys(self, prefix: str) -> list[str]:
         return list(self.container.list_blob_names(name_starts_with=prefix))

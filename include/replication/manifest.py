@@ -161,7 +161,7 @@ class Manifest:
             "model": model,
             "version": version,
             "source_region": source_region,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             "files": [asdict(f) for f in files],
         }
         return cls.from_dict(data, where=f"{model}/{version}")

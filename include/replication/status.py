@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from include.state.migrate import require_current_schema
 from include.state.schema import replication_status
 
-STATES = ("pending", "copying", "verified", "failed")
+STATES = ("pending", "copying", "verified", "failed", "corrupt")
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def format_table(rows: list[StatusRow]) -> str:
     for row in rows:
         lag = f"{row.lag_seconds:.0f}" if row.lag_seconds is not None else ""
         size = human_size(row.bytes) if row.bytes is not None else ""
-        detail = row.message if row.state == "failed" and row.message else (row.sha256 or "")[:16]
+        detail = row.message if row.state in ("failed", "corrupt") and row.message else (row.sha256 or "")[:16]
         lines.append(
             f"{row.model:24} {row.version:10} {row.region:20} {row.state:9} {size:>10} {lag:>7} "
             f"{as_utc(row.updated_at):%Y-%m-%d %H:%M:%S}  {detail}"

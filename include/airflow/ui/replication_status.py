@@ -34,9 +34,15 @@ URL_PREFIX = "/replication"
 REFRESH_SECONDS = 10
 
 SortColumn = Literal["model", "version", "region", "state", "size", "lag", "updated"]
-STATE_ORDER = ("failed", "copying", "pending", "verified")  # the sort order of the state column
+STATE_ORDER = ("corrupt", "failed", "copying", "pending", "verified")  # the sort order of the state column
 STATE_RANK = {state: rank for rank, state in enumerate(STATE_ORDER)}
-BADGE_COLOURS = {"pending": "#6b7280", "copying": "#2563eb", "verified": "#15803d", "failed": "#b91c1c"}
+BADGE_COLOURS = {
+    "pending": "#6b7280",
+    "copying": "#2563eb",
+    "verified": "#15803d",
+    "failed": "#b91c1c",
+    "corrupt": "#7c2d12",
+}
 
 # (query value, heading, numeric, sort key)
 COLUMNS: list[tuple[SortColumn, str, bool, Callable[[StatusRow], Any]]] = [
@@ -58,7 +64,7 @@ th, td { padding: .35rem .6rem; border-bottom: 1px solid #e5e7eb; text-align: le
 th a { color: inherit; text-decoration: none; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.detail { white-space: normal; font-family: ui-monospace, monospace; font-size: 12px; }
-tr.failed td.detail { color: #b91c1c; font-family: inherit; font-size: inherit; }
+tr.failed td.detail, tr.corrupt td.detail { color: #b91c1c; font-family: inherit; font-size: inherit; }
 .badge { color: #fff; border-radius: 9999px; padding: .1rem .55rem; font-size: 12px; font-weight: 600; }
 """
 
@@ -108,7 +114,7 @@ def render_page(rows: list[StatusRow], sort: SortColumn = "model", descending: b
     for row in sort_rows(rows, sort, descending):
         size = f"{row.bytes / 2**20:.1f}" if row.bytes is not None else ""
         lag = f"{row.lag_seconds:.0f}" if row.lag_seconds is not None else ""
-        if row.state == "failed" and row.message:
+        if row.state in ("failed", "corrupt") and row.message:
             detail = e(row.message)
         elif row.sha256:
             detail = f'<span title="{e(row.sha256)}">{e(row.sha256[:16])}</span>'
