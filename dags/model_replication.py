@@ -8,8 +8,10 @@ Started three ways:
 - model-registry events on the SQS queue of the catalogue (MLflow ``model_version.created``, SageMaker
   "Model Package State Change" with ``Approved``), through an asset with an ``AssetWatcher``.
 
-``copy`` and ``verify`` are mapped over (model version x target region). A replica is visible in its region
-only after ``verify`` has read every file back and matched the manifest.
+``copy`` and ``verify`` are mapped over model versions, each with its target regions. A replica is visible in
+its region only after ``verify`` has checked every file against the manifest; ``verify`` then moves the rollout
+pointer of each region it published to (and of the source), so serving there switches to the new version, and
+records the move as an event of the ``model-rollouts`` asset.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.task.trigger_rule import TriggerRule
 
-from include.airflow.assets import model_events_asset
+from include.airflow.assets import MODEL_ROLLOUTS, model_events_asset
 from include.airflow.defaults import REPLICATION_POOL, START_DATE, default_args
 from include.airflow.failures import permanent_errors_fail_task
 from include.catalogue import load_catalogue
@@ -117,10 +119,22 @@ def model_replication():
         """Stream the version's files into the target's staging area, hashing in the same pass."""
         return _run_step("copy", item, item=item)
 
-    @task(multiple_outputs=False, map_index_template="{{ replica_label }}", execution_timeout=timedelta(hours=2))
+    @task(
+        multiple_outputs=False,
+        map_index_template="{{ replica_label }}",
+        execution_timeout=timedelta(hours=2),
+        outlets=[MODEL_ROLLOUTS],
+    )
     def verify(item: dict) -> dict:
-        """Read back every staged file, compare with the manifest, then publish it and the manifest."""
-        return _run_step("verify", item, item=item)
+        """Check every staged file against the manifest, publish it and the manifest, move the rollout pointers."""
+        result = _run_step("verify", item, item=item)
+        get_current_context()["outlet_events"][MODEL_ROLLOUTS].extra = {
+            "model": result["model"],
+            "version": result["version"],
+            "regions": result["rollouts"],
+            "set_by": "replication",
+        }
+        return result
 
     @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0)
     def summary(verified: list[dict]) -> dict:

@@ -18,6 +18,7 @@ from include.errors import InvalidModelVersion
 
 MODELS_PREFIX = "models"
 MANIFEST_NAME = "_manifest.json"
+SIGNATURE_NAME = "_manifest.sig"  # the release step's signature over the manifest's bytes (include.replication.signing)
 STAGING_PREFIX = "_staging"
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -52,8 +53,8 @@ def check_file_path(path: object) -> str:
     for segment in path.split("/"):
         if segment in ("", ".", "..") or not PATH_SEGMENT.fullmatch(segment):
             raise InvalidModelVersion(f"file path {path!r} has a disallowed segment {segment!r}")
-    if path == MANIFEST_NAME:
-        raise InvalidModelVersion(f"file path {path!r} is reserved for the manifest")
+    if path in (MANIFEST_NAME, SIGNATURE_NAME):
+        raise InvalidModelVersion(f"file path {path!r} is reserved for the manifest and its signature")
     return path
 
 
@@ -69,6 +70,10 @@ def version_prefix(model: str, version: str) -> str:
 
 def manifest_key(model: str, version: str) -> str:
     return f"{version_prefix(model, version)}/{MANIFEST_NAME}"
+
+
+def signature_key(model: str, version: str) -> str:
+    return f"{version_prefix(model, version)}/{SIGNATURE_NAME}"
 
 
 @dataclass(frozen=True)

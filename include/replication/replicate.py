@@ -6,8 +6,9 @@
 2. ``verify_and_publish`` reads every staged file back and compares its SHA-256 with the manifest. A
    mismatch deletes the staged file and fails, naming the file and both checksums; a later attempt finds
    the staged file gone and copies it again from the source. When all match, each file is copied
-   server-side to its final key and the manifest is written last: only then is the version a finished
-   replica, so no partial or unverified object is ever visible as one.
+   server-side to its final key; then the source's signature, if it has one, and last the source's manifest,
+   byte for byte (the signature is over those bytes): only then is the version a finished replica, so no
+   partial or unverified object is ever visible as one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from include.catalogue import Catalogue, Region
 from include.clouds.objectstore import SHA256_METADATA, ObjectStore, store_for
 from include.errors import ObjectNotFound, SourceMissing
-from include.replication.manifest import STAGING_PREFIX, Manifest, ModelFile, manifest_key
+from include.replication.manifest import STAGING_PREFIX, Manifest, ModelFile, manifest_key, signature_key
 from include.replication.transfer import ChecksumMismatch, Progress, TransferSettings, copy_object, sha256_of
 
 log = logging.getLogger(__name__)
@@ -147,10 +148,22 @@ def verify_and_publish(replica: Replica, staged: list[str], settings: TransferSe
         raise ChecksumMismatch(
             f"not published with the manifest's SHA-256 in {replica.target.region.name}: {unpublished}"
         )
-    replica.target.put_bytes(
-        manifest_key(replica.manifest.model, replica.manifest.version), replica.manifest.to_json().encode()
-    )
+    publish_manifest(replica)
     return {"published": staged, "sha256": replica.manifest.total_sha256, "bytes": replica.manifest.total_size}
+
+
+def publish_manifest(replica: Replica) -> None:
+    """Copy the source's signature (if any), then its manifest, both byte for byte: the replica is finished."""
+    model, version = replica.manifest.model, replica.manifest.version
+    key = manifest_key(model, version)
+    source_bytes = replica.source.get_bytes(key)
+    if Manifest.from_json(source_bytes, where=replica.source.url(key)) != replica.manifest:
+        raise SourceMissing(f"{replica.source.url(key)} changed during replication: the version was registered again")
+    try:
+        replica.target.put_bytes(signature_key(model, version), replica.source.get_bytes(signature_key(model, version)))
+    except ObjectNotFound:
+        log.warning("%s %s has no signature in %s: serving will refuse it", model, version, replica.source.region.name)
+    replica.target.put_bytes(key, source_bytes)
 
 
 def _sha256_and_size(content: Path | bytes) -> tuple[str, int]:
