@@ -125,10 +125,16 @@ class DnsConfig(_Strict):
         return self
 
 
-class EventsConfig(_Strict):
-    """The queue where model-registry events arrive (SQS)."""
+QUEUE_URL = r"^https?://[^/]+/\d+/[A-Za-z0-9_-]{1,80}(\.fifo)?$"
 
-    queue_url: str = Field(pattern=r"^https?://[^/]+/\d+/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+
+class EventsConfig(_Strict):
+    """The SQS queues of the platform's events: model-registry events, and serving's reports of bad replicas."""
+
+    queue_url: str = Field(pattern=QUEUE_URL, description="model-registry events: start the replication DAG")
+    reports_queue_url: str | None = Field(
+        default=None, pattern=QUEUE_URL, description="serving's reports of corrupt replicas: start the audit"
+    )
     connection: ConnId
 
 

@@ -106,6 +106,7 @@ def provision(catalogue: Catalogue) -> list[str]:
     lines.append(f"dns: Route 53 hosted zone {catalogue.dns.zone!r} {outcome}")
     lines += _ensure_traffic_records(catalogue)
     if catalogue.events:
-        outcome = _ensure_queue(catalogue.events.queue_url, catalogue.events.connection)
-        lines.append(f"events: SQS queue {catalogue.events.queue_url!r} {outcome}")
+        for queue_url in filter(None, (catalogue.events.queue_url, catalogue.events.reports_queue_url)):
+            outcome = _ensure_queue(queue_url, catalogue.events.connection)
+            lines.append(f"events: SQS queue {queue_url!r} {outcome}")
     return lines

@@ -1,10 +1,11 @@
-"""Replication from the command line: ``python -m include.replication status | register | notify``.
+"""Replication from the command line: ``python -m include.replication status | register | notify | rollback``.
 
 ``status`` lists the replication status of every model version in every region. ``register`` uploads a
 model version's files to a region, writes its manifest and, with ``--notify``, puts an MLflow-shaped
 ``model_version.created`` event on the catalogue's queue, which starts the replication DAG; ``notify`` sends
-that event alone for a version already registered. All use the
-Airflow connections in the environment (``source .local/connections.env`` for the local platform).
+that event alone for a version already registered. ``rollback`` points regions back at an earlier version
+(every region unless ``--region`` names some), the same move as the ``model_rollback`` DAG, without Airflow.
+All use the Airflow connections in the environment (``source .local/connections.env`` for the local platform).
 """
 
 from __future__ import annotations
@@ -80,6 +81,19 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from include.clouds.objectstore import store_for
+    from include.replication.rollout import rollback
+
+    catalogue = load_catalogue()
+    regions = [catalogue.region(name) for name in args.region] if args.region else list(catalogue.regions)
+    reason = args.reason or "rollback from the command line"
+    pointers = rollback([store_for(region) for region in regions], args.model, args.version, reason)
+    for region, pointer in zip(regions, pointers, strict=True):
+        print(f"{region.name}: {pointer.model} points at version {pointer.version} ({pointer.manifest_sha256[:16]})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.replication", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     notify.add_argument("--version", required=True)
     notify.add_argument("--region", help="source region (default: the primary)")
     notify.set_defaults(func=cmd_notify)
+    rollback = commands.add_parser("rollback", help="point regions back at an earlier version of a model")
+    rollback.add_argument("--model", required=True)
+    rollback.add_argument("--version", required=True, help="a version that is a finished replica in each region")
+    rollback.add_argument("--region", action="append", help="a region to roll back (repeat; default: every region)")
+    rollback.add_argument("--reason", help="recorded in the rollout pointer")
+    rollback.set_defaults(func=cmd_rollback)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
