@@ -4,6 +4,9 @@
 Each batch of messages the watcher receives becomes one asset event whose ``extra.payload.message_batch``
 holds the SQS messages; a DAG scheduled on the asset gets every event queued since its last run.
 
+``replica_reports_asset``: serving's reports of corrupt replicas (``include.replication.reports``), watched on
+the catalogue's reports queue the same way; the replica_repair DAG runs on it.
+
 ``FAILOVER_MOVES``: the moves the health DAG requests (``extra.actions``); the failover_moves DAG runs on it.
 
 ``MODEL_ROLLOUTS``: a region's rollout pointer moved (``extra``: model, version, region, set_by); written by
@@ -19,6 +22,7 @@ from include.catalogue import Catalogue
 # A plain name, no URI scheme: a scheme makes Airflow load every provider's URI handlers at parse time
 # (about 0.7 s here).
 MODEL_EVENTS_ASSET = "model-registry-events"
+REPLICA_REPORTS_ASSET = "replica-reports"
 FAILOVER_MOVES = Asset(name="failover-moves")
 MODEL_ROLLOUTS = Asset(name="model-rollouts")
 
@@ -27,17 +31,31 @@ def model_events_asset(catalogue: Catalogue) -> Asset | None:
     """The asset fed by the catalogue's event queue, or None when the catalogue names no queue."""
     if catalogue.events is None:
         return None
+    watcher = _queue_watcher("model_registry_queue", catalogue.events.queue_url, catalogue.events.connection)
+    return Asset(name=MODEL_EVENTS_ASSET, watchers=[watcher])
+
+
+def replica_reports_asset(catalogue: Catalogue) -> Asset | None:
+    """The asset fed by the catalogue's reports queue, or None when the catalogue names none."""
+    if catalogue.events is None or catalogue.events.reports_queue_url is None:
+        return None
+    watcher = _queue_watcher("replica_reports_queue", catalogue.events.reports_queue_url, catalogue.events.connection)
+    return Asset(name=REPLICA_REPORTS_ASSET, watchers=[watcher])
+
+
+def _queue_watcher(name: str, queue_url: str, connection: str) -> AssetWatcher:
+    """A watcher that long-polls an SQS queue in the triggerer."""
     from airflow.providers.amazon.aws.triggers.sqs import SqsSensorTrigger
 
     trigger = SqsSensorTrigger(
-        sqs_queue=catalogue.events.queue_url,
-        aws_conn_id=catalogue.events.connection,
+        sqs_queue=queue_url,
+        aws_conn_id=connection,
         max_messages=10,
         num_batches=1,
         wait_time_seconds=10,  # long polling: an event is seen within a second of arriving
         waiter_delay=1,
     )
-    return Asset(name=MODEL_EVENTS_ASSET, watchers=[AssetWatcher(name="model_registry_queue", trigger=trigger)])
+    return AssetWatcher(name=name, trigger=trigger)
 
 
 def message_bodies(triggering_asset_events) -> list[str]:
