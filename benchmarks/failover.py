@@ -79,10 +79,10 @@ class Platform:
         return sum(1 for t in self.store.transitions(since=since) if str(t.to_state) == "FAILOVER")
 
     def restart(self, region: str) -> None:
-        from localdev.demo import DEMO_MODEL, DEMO_VERSION
+        from localdev.demo import DEMO_MODEL, trusted_keys_dir
         from localdev.serving import serving_commands, serving_name
 
-        argv = serving_commands(self.catalogue, DEMO_MODEL, DEMO_VERSION)[serving_name(region)]
+        argv = serving_commands(self.catalogue, DEMO_MODEL, trusted_keys_dir(STATE_DIR))[serving_name(region)]
         self.table.start(serving_name(region), argv, env=dict(os.environ), cwd=REPO_ROOT)
 
 

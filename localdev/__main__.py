@@ -2,7 +2,8 @@
 
 ``up`` starts the three emulated cloud regions and Airflow 3, all on 127.0.0.1, and prints how to log in.
 Running it again while everything runs changes nothing. ``down`` stops every process ``up`` started, by PID.
-State (PID files, logs, emulator data, Airflow home) lives in ``$MLP_STATE_DIR`` (default ``.local/``).
+State (PID files, logs, emulator data, Airflow home, the local release signing key and the serving processes'
+trusted keys) lives in ``$MLP_STATE_DIR`` (default ``.local/``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from localdev.airflow_local import (
     start_airflow,
     state_connection_env,
 )
-from localdev.demo import DEMO_MODEL, DEMO_VERSION
+from localdev.demo import DEMO_MODEL, release_keys, trusted_keys_dir
 from localdev.emulators import EmulatorPorts, connection_env, start_emulators
 from localdev.processes import ProcessTable, StartupError, ensure_ports_free
 from localdev.serving import serving_name, start_serving, wait_until_ready
@@ -83,7 +84,9 @@ def _summary(settings: AirflowSettings, ports: EmulatorPorts, state_dir: Path, h
 
   Demo model    iris-classifier 1, replicated from the primary region by a registry event:
                 make replication-status
+                signed with the local release key in {state_dir / "release-keys"}
   Serving       {serving}
+                each serves its region's rolled-out version, trusting {trusted_keys_dir(state_dir)}
   Failover      DAG region_health watches the regions: make failover-status
   Cost report   {settings.api_url}/cost/  (Browse > Cost report) once cost_report's first run is done
   Logs          {state_dir / "logs"}
@@ -124,9 +127,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         _write_connections_file(state_dir, connections)
         print(f"Starting Airflow 3 ({settings.topology}) on {settings.api_url} ...", flush=True)
         start_airflow(table, settings, env, paused_dags=(HEALTH_DAG, COST_DAG))  # until every region serves
+        release_keys(state_dir)  # the local release step's signing key, made once; serving trusts its public key
         _run_localdev(env, "demo", what="registering the demo model")
         print("Starting the model-serving service of each region ...", flush=True)
-        start_serving(table, catalogue, env, DEMO_MODEL, DEMO_VERSION)
+        start_serving(table, catalogue, env, DEMO_MODEL, trusted_keys_dir(state_dir))
         _start_health_watch(catalogue, settings, state_dir)
     except BaseException:
         stopped = table.stop_all()
@@ -189,7 +193,7 @@ def cmd_pools(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from localdev.demo import register_demo_model
 
-    print(f"  {register_demo_model(load_catalogue())}")
+    print(f"  {register_demo_model(load_catalogue(), release_keys(_state_dir()))}")
     return 0
 
 
@@ -231,7 +235,7 @@ def cmd_region(args: argparse.Namespace) -> int:
         catalogue, settings
     )
     env = airflow_env(settings, connections, catalogue_path().resolve())
-    restart_serving(table, catalogue, env, region, DEMO_MODEL, DEMO_VERSION)
+    restart_serving(table, catalogue, env, region, DEMO_MODEL, trusted_keys_dir(state_dir))
     print(f"{region} serves again; region_health fails it back once it has been stable.")
     return 0
 

@@ -1,8 +1,9 @@
 """The model-serving service of each region, one process per region on its catalogue endpoint (loopback).
 
-Each serves the demo model from its own region's store (``python -m include.serving``): the primary's copy
-is registered by ``up``, the others' arrive by replication, and a service whose copy is not there yet answers
-``/ready`` 503 and loads it as soon as it is.
+Each serves the demo model from its own region's store (``python -m include.serving``), the version its
+region's rollout pointer names: replication moves the pointers once a version is verified in a region, and a
+service with no pointer yet answers ``/ready`` 503 and loads the version as soon as the pointer names it. Each
+trusts the public keys of the state folder's ``trusted-keys`` directory (``localdev.demo.trusted_keys_dir``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from include.catalogue import Catalogue
@@ -23,8 +25,8 @@ def serving_name(region: str) -> str:
     return f"serving-{region}"
 
 
-def serving_commands(catalogue: Catalogue, model: str, version: str) -> dict[str, list[str]]:
-    """The command line of each region's serving process, on its endpoint's port."""
+def serving_commands(catalogue: Catalogue, model: str, trusted_keys: Path) -> dict[str, list[str]]:
+    """The command line of each region's serving process, on its endpoint's port, trusting ``trusted_keys``."""
     commands = {}
     for region in catalogue.regions:
         url = urlsplit(region.serving_endpoint)
@@ -37,8 +39,8 @@ def serving_commands(catalogue: Catalogue, model: str, version: str) -> dict[str
             region.name,
             "--model",
             model,
-            "--version",
-            version,
+            "--trusted-keys",
+            str(trusted_keys),
             "--port",
             str(port),
             "--reload-interval",
@@ -49,7 +51,9 @@ def serving_commands(catalogue: Catalogue, model: str, version: str) -> dict[str
     return commands
 
 
-def start_serving(table: ProcessTable, catalogue: Catalogue, env: dict[str, str], model: str, version: str) -> None:
+def start_serving(
+    table: ProcessTable, catalogue: Catalogue, env: dict[str, str], model: str, trusted_keys: Path
+) -> None:
     """Start every region's serving process and wait until each answers ``/health``."""
     endpoints = {region.name: urlsplit(region.serving_endpoint) for region in catalogue.regions}
     local = {name: url.port for name, url in endpoints.items() if url.hostname in ("127.0.0.1", "localhost")}
@@ -59,18 +63,19 @@ def start_serving(table: ProcessTable, catalogue: Catalogue, env: dict[str, str]
         {f"{name} serving": port for name, port in local.items()},
         hint="change the serving_endpoint ports in the catalogue",
     )
-    for name, argv in serving_commands(catalogue, model, version).items():
+    for name, argv in serving_commands(catalogue, model, trusted_keys).items():
         table.start(name, argv, env=env)
     for region in catalogue.regions:
         _wait_alive(table, region)
 
 
 def restart_serving(
-    table: ProcessTable, catalogue: Catalogue, env: dict[str, str], region_name: str, model: str, version: str
+    table: ProcessTable, catalogue: Catalogue, env: dict[str, str], region_name: str, model: str, trusted_keys: Path
 ) -> None:
     """Start one region's serving process again (after ``region-down``) and wait until it answers."""
     region = catalogue.region(region_name)
-    table.start(serving_name(region.name), serving_commands(catalogue, model, version)[serving_name(region.name)], env)
+    argv = serving_commands(catalogue, model, trusted_keys)[serving_name(region.name)]
+    table.start(serving_name(region.name), argv, env)
     _wait_alive(table, region)
 
 

@@ -37,12 +37,13 @@ from localdev.airflow_local import (
     metadata_connection_env,
     state_connection_env,
 )
-from localdev.demo import DEMO_MODEL, DEMO_VERSION
+from localdev.demo import DEMO_MODEL, trusted_keys_dir
 from localdev.emulators import EmulatorPorts, connection_env, cost_management_tls_dir, readiness_urls
 from localdev.serving import serving_commands, serving_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yaml"
+CONTAINER_STATE_DIR = Path("/opt/airflow/.local")  # localdev's default state folder inside the image
 ONE_OFF_SERVICES = {"airflow-init"}
 
 
@@ -225,7 +226,7 @@ def test_published_ports_match_the_local_platform(
 def test_serving_services_match_the_local_platform(
     services: dict[str, dict], catalogue: Catalogue, components: dict[str, str]
 ) -> None:
-    local = serving_commands(catalogue, DEMO_MODEL, DEMO_VERSION)
+    local = serving_commands(catalogue, DEMO_MODEL, trusted_keys_dir(CONTAINER_STATE_DIR))
     owners = set()
     for region in catalogue.regions:
         name = serving_name(region.name)
@@ -250,6 +251,22 @@ def test_serving_services_match_the_local_platform(
     # 127.0.0.1 endpoints, so the triggerer and the worker share that namespace too.
     for component in ("airflow-triggerer", "airflow-celery-worker"):
         assert network_owner(services, components[component]) in owners, component
+
+
+def test_only_the_init_holds_the_release_key(services: dict[str, dict], catalogue: Catalogue) -> None:
+    """The demo's signing key is in the release-keys volume of the one-off airflow-init alone; each serving
+    service mounts the trusted public keys it is given, read-only."""
+    holders = [
+        name
+        for name, service in services.items()
+        if any(volume.get("source") == "release-keys" for volume in service.get("volumes", []))
+    ]
+    assert holders == ["airflow-init"]
+    for region in catalogue.regions:
+        service = services[serving_name(region.name)]
+        trusted = service["command"][service["command"].index("--trusted-keys") + 1]
+        mounted = {volume["target"]: volume for volume in service["volumes"]}
+        assert (mounted[trusted]["source"], mounted[trusted].get("read_only")) == ("trusted-keys", True), region.name
 
 
 def test_connections_match_the_local_platform(

@@ -121,7 +121,12 @@ def test_serving_container_runs_the_service_for_the_overlays_region(region):
     assert args[args.index("--region") + 1] == region
     assert args[args.index("--host") + 1] == "0.0.0.0"
     assert args[args.index("--port") + 1] == "8080"
-    assert {"--model", "--version"} <= set(args)
+    assert "--model" in args and "--version" not in args  # serving follows the rollout pointer: no version pin
+    trusted_keys = args[args.index("--trusted-keys") + 1]
+    pod = objects["Deployment", NAME]["spec"]["template"]["spec"]
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == trusted_keys]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert mount["readOnly"] is True and volume["configMap"]["name"] == "mlp-trusted-keys"
     assert {"name": "MLP_REGION", "value": region} in container["env"]
     assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
     assert container["image"] != PLACEHOLDER_IMAGE and OVERLAYS[region] in container["image"]

@@ -1,11 +1,14 @@
-"""Replication from the command line: ``python -m include.replication status | register | notify | rollback``.
+"""Replication from the command line: ``python -m include.replication status | register | notify | sign | ...``.
 
 ``status`` lists the replication status of every model version in every region. ``register`` uploads a
-model version's files to a region, writes its manifest and, with ``--notify``, puts an MLflow-shaped
-``model_version.created`` event on the catalogue's queue, which starts the replication DAG; ``notify`` sends
-that event alone for a version already registered. ``rollback`` points regions back at an earlier version
-(every region unless ``--region`` names some), the same move as the ``model_rollback`` DAG, without Airflow.
-All use the Airflow connections in the environment (``source .local/connections.env`` for the local platform).
+model version's files to a region, writes its manifest, with ``--signing-key`` signs it, and with ``--notify``
+puts an MLflow-shaped ``model_version.created`` event on the catalogue's queue, which starts the replication
+DAG; ``notify`` sends that event alone for a version already registered. ``keygen`` makes a release signing
+key pair and ``sign`` (re-)signs a registered version in its source region and its replicas: the release
+step's commands, as Airflow never holds the private key (docs/provenance.md). ``rollback`` points regions
+back at an earlier version (every region unless ``--region`` names some), the same move as the
+``model_rollback`` DAG, without Airflow. All use the Airflow connections in the environment
+(``source .local/connections.env`` for the local platform).
 """
 
 from __future__ import annotations
@@ -59,14 +62,22 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
+    from include.clouds.objectstore import store_for
     from include.replication.replicate import register_model_version
+    from include.replication.signing import SigningKey, sign_version
 
     catalogue = load_catalogue()
     region = catalogue.region(args.region or catalogue.primary.name)
     files = {path.name: path for path in map(Path, args.files)}
+    key = SigningKey.from_file(Path(args.signing_key)) if args.signing_key else None
     manifest = register_model_version(region, args.model, args.version, files)
     print(f"Registered {manifest.model} {manifest.version} in {region.name}: {len(manifest.files)} file(s), "
           f"{manifest.total_size:,} bytes, SHA-256 {manifest.total_sha256}")  # fmt: skip
+    if key is not None:
+        sign_version(store_for(region), [], args.model, args.version, key)
+        print(f"Signed it with key {key.key_id}")
+    else:
+        print("Not signed (no --signing-key): serving refuses it until `sign` signs it")
     if args.notify:
         message_id = send_event(catalogue, registry_event(catalogue, args.model, args.version, region.name))
         print(f"Sent model_version.created to {catalogue.events.queue_url} (message {message_id})")
@@ -78,6 +89,36 @@ def cmd_notify(args: argparse.Namespace) -> int:
     region = catalogue.region(args.region or catalogue.primary.name)
     message_id = send_event(catalogue, registry_event(catalogue, args.model, args.version, region.name))
     print(f"Sent model_version.created for {args.model} {args.version} (message {message_id})")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from include.replication.signing import generate_key_pair
+
+    private_path, public_path = generate_key_pair(Path(args.out), args.key_id)
+    print(f"Private key {private_path} (mode 0600): keep it with the release step, never in Airflow")
+    print(f"Public key  {public_path}: add it to serving's trusted keys (--trusted-keys, mlp-trusted-keys)")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from include.clouds.objectstore import store_for
+    from include.replication.replicate import read_manifest
+    from include.replication.signing import SigningKey, sign_version
+
+    catalogue = load_catalogue()
+    key = SigningKey.from_file(Path(args.key))
+    regions = [catalogue.region(name) for name in args.region] if args.region else list(catalogue.regions)
+    stores = {region.name: store_for(region) for region in regions}
+    manifest = next(
+        (found for store in stores.values() if (found := read_manifest(store, args.model, args.version))), None
+    )
+    if manifest is None:
+        raise LookupError(f"{args.model} {args.version} has no manifest in {', '.join(stores)}")
+    source = stores.get(manifest.source_region) or store_for(catalogue.region(manifest.source_region))
+    replicas = [store for name, store in stores.items() if name != manifest.source_region]
+    for region_name, outcome in sign_version(source, replicas, args.model, args.version, key).items():
+        print(f"{region_name}: {outcome}")
     return 0
 
 
@@ -106,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     register.add_argument("--version", required=True)
     register.add_argument("--region", help="source region (default: the primary)")
     register.add_argument("--notify", action="store_true", help="send a model_version.created event")
+    register.add_argument("--signing-key", help="the release step's private key: sign the version's manifest")
     register.add_argument("files", nargs="+", help="the version's files (stored under their base names)")
     register.set_defaults(func=cmd_register)
     notify = commands.add_parser("notify", help="send a model_version.created event for a registered version")
@@ -113,6 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     notify.add_argument("--version", required=True)
     notify.add_argument("--region", help="source region (default: the primary)")
     notify.set_defaults(func=cmd_notify)
+    keygen = commands.add_parser("keygen", help="make a release signing key pair (<key-id>.key, <key-id>.pub)")
+    keygen.add_argument("--out", required=True, help="directory to write the two key files to")
+    keygen.add_argument("--key-id", required=True, help="the key's id: its files' name, recorded in signatures")
+    keygen.set_defaults(func=cmd_keygen)
+    sign = commands.add_parser("sign", help="sign a registered version in its source region and its replicas")
+    sign.add_argument("--key", required=True, help="the release step's private key (<key-id>.key)")
+    sign.add_argument("--model", required=True)
+    sign.add_argument("--version", required=True)
+    sign.add_argument("--region", action="append", help="a region whose replica to sign (repeat; default: every)")
+    sign.set_defaults(func=cmd_sign)
     rollback = commands.add_parser("rollback", help="point regions back at an earlier version of a model")
     rollback.add_argument("--model", required=True)
     rollback.add_argument("--version", required=True, help="a version that is a finished replica in each region")

@@ -1,7 +1,8 @@
 """Real serving regions on loopback behind fault proxies, and a driver of the health loop, for chaos tests.
 
-``ChaosRegions`` registers a model in each emulated region's store, runs one real ``python -m include.serving``
-process per region, and puts a ``FaultProxy`` in front of each, so a test can kill a region, slow it, make it
+``ChaosRegions`` releases a signed model in each emulated region's store (registered, signed, the rollout
+pointer moved to it), runs one real ``python -m include.serving`` process per region, trusting the release key,
+and puts a ``FaultProxy`` in front of each, so a test can kill a region, slow it, make it
 answer errors, flap it, or corrupt the model it serves. ``catalogue_for`` writes a catalogue whose serving
 endpoints are the proxies, with its own DNS record names and its own state database, so tests sharing one
 moto never see each other's records or states.
@@ -27,17 +28,19 @@ import yaml
 
 from include.catalogue import REPO_ROOT, Catalogue, catalogue_path, load_catalogue
 from include.clouds.objectstore import store_for
-from include.replication.replicate import read_manifest, register_model_version
+from include.replication.replicate import read_manifest
 from include.state.migrate import upgrade_state_db
-from localdev.demo import demo_model_files
+from localdev.demo import demo_model_files, release_keys, trusted_keys_dir
 from localdev.processes import free_port
 from localdev.serving import http_status
 from tests.faults.proxy import FaultProxy
+from tests.integration.releases import catalogue_reporting_to, release
 
 AWS, GCP, AZURE = "aws-us-west-2", "gcp-europe-west1", "azure-eastus"
 CHAOS_MODEL = "chaos-iris"
 CHAOS_VERSION = "1"
-MODEL_KEY = f"models/{CHAOS_MODEL}/{CHAOS_VERSION}/model.pkl"
+MODEL_FILE = "model.skops"
+MODEL_KEY = f"models/{CHAOS_MODEL}/{CHAOS_VERSION}/{MODEL_FILE}"
 
 # Thresholds scaled down from the local catalogue so a scenario takes seconds: probe every 0.5 s, a region
 # is unhealthy after 3 failed rounds over at least 1.5 s, healthy after 3 good rounds, failed back after 3 s.
@@ -83,9 +86,13 @@ class ChaosRegions:
         self.work_dir = work_dir
         self.base = load_catalogue()
         self.model = demo_model_files()
+        key = release_keys(work_dir)
         for region in self.base.regions:
             if read_manifest(store_for(region), CHAOS_MODEL, CHAOS_VERSION) is None:
-                register_model_version(region, CHAOS_MODEL, CHAOS_VERSION, self.model)
+                release(region, CHAOS_MODEL, CHAOS_VERSION, self.model, key)
+        # The serving processes' catalogue sends no corrupt-copy reports: the audit's queue is not the tests'.
+        self.serving_catalogue = work_dir / "serving-regions.yaml"
+        catalogue_reporting_to(self.serving_catalogue, None)
         self.regions: dict[str, ServedRegion] = {}
         for region in self.base.regions:
             port = free_port()
@@ -101,11 +108,12 @@ class ChaosRegions:
         log = open(self.work_dir / f"serving-{name}.log", "ab")  # noqa: SIM115 - the process owns it
         served.process = subprocess.Popen(
             [sys.executable, "-m", "include.serving", "--region", name, "--model", CHAOS_MODEL]
-            + ["--version", CHAOS_VERSION, "--port", str(served.port), "--reload-interval", "0.5"]
-            + ["--verify-interval", "1"],
+            + ["--trusted-keys", str(trusted_keys_dir(self.work_dir)), "--port", str(served.port)]
+            + ["--reload-interval", "0.5", "--verify-interval", "1"],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
+            env=os.environ | {"MLP_REGION_CATALOGUE": str(self.serving_catalogue)},
         )
         _wait(lambda: http_status(f"http://127.0.0.1:{served.port}/health") == 200, 60, f"{name} serving to answer")
 
@@ -127,7 +135,7 @@ class ChaosRegions:
         store.put_bytes(MODEL_KEY, bytes(data))
 
     def restore_model(self, name: str) -> None:
-        store_for(self.base.region(name)).put_bytes(MODEL_KEY, self.model["model.pkl"])
+        store_for(self.base.region(name)).put_bytes(MODEL_KEY, self.model[MODEL_FILE])
 
     def heal(self) -> None:
         """Every proxy passes traffic, every model is intact, every process serves."""

@@ -1,13 +1,19 @@
-"""The serving service keeps in step with its region's store (the emulators): it loads a version that arrives
-after it started, drops a model whose store copy stops matching the manifest, and serves it again once the copy
-is restored; /metrics carries what the health probes read."""
+"""The serving service keeps in step with its region's store (the emulators): it follows the rollout pointer,
+switching versions without a gap, keeps the old version when the new one is refused, unloads a version whose
+file changed at rest (reporting it once) and serves it again once restored, and re-verifies by HEADs only,
+re-reading nothing that did not change; /metrics carries what the health probes read."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import subprocess
 import sys
+import threading
 import time
+import uuid
+from collections import Counter
 
 import httpx
 import pytest
@@ -16,10 +22,12 @@ from fastapi.testclient import TestClient
 from include.catalogue import REPO_ROOT, load_catalogue
 from include.clouds.objectstore import store_for
 from include.health.probes import metric_samples, utilisation_from_metrics
-from include.replication.replicate import register_model_version
+from include.replication.rollout import pointer_key
+from include.replication.signing import sign_version
 from include.serving.app import create_app
-from localdev.demo import demo_model_files
+from localdev.demo import demo_model_files, release_keys, trusted_keys_dir
 from localdev.processes import free_port
+from tests.integration.releases import catalogue_reporting_to, release
 
 pytestmark = pytest.mark.integration
 REGION = "gcp-europe-west1"
@@ -44,9 +52,52 @@ def gauge(metrics_text: str, name: str) -> float:
     return values[0]
 
 
+def wait_for_verifications(client: TestClient, count: int) -> None:
+    """Wait until the served version has been re-verified ``count`` more times (``verified_at`` advanced)."""
+    seen = {client.get("/ready").json()["verified_at"]}
+
+    def verified_again() -> bool:
+        seen.add(client.get("/ready").json()["verified_at"])
+        return len(seen) > count
+
+    wait_for(verified_again, 10, f"{count} re-verifications")
+
+
+class CountingStore:
+    """The region's real store, counting the bytes read from each key (every other call passes through)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.bytes_read: Counter[str] = Counter()
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+    def get_bytes(self, key: str) -> bytes:
+        data = self.store.get_bytes(key)
+        self.bytes_read[key] += len(data)
+        return data
+
+    def read_stream(self, key: str, chunk_size: int):
+        for chunk in self.store.read_stream(key, chunk_size):
+            self.bytes_read[key] += len(chunk)
+            yield chunk
+
+
 @pytest.fixture(scope="module")
 def region(local_clouds):
     return load_catalogue().region(REGION)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> dict:
+    state = tmp_path_factory.mktemp("release")
+    return {"release": release_keys(state), "trusted": trusted_keys_dir(state)}
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory):
+    return catalogue_reporting_to(tmp_path_factory.mktemp("catalogue") / "regions.yaml", None)
 
 
 @pytest.fixture(scope="module")
@@ -54,67 +105,146 @@ def model_files() -> dict[str, bytes]:
     return demo_model_files()
 
 
-def test_becomes_ready_once_the_version_is_registered(region, model_files):
-    with TestClient(create_app(load_catalogue(), REGION, "resilience-late", "1", **FAST)) as client:
+def serving(catalogue, keys, model: str, **options) -> TestClient:
+    return TestClient(create_app(catalogue, REGION, model, trusted_keys=keys["trusted"], **{**FAST, **options}))
+
+
+def test_becomes_ready_once_a_version_is_rolled_out(region, catalogue, keys, model_files):
+    with serving(catalogue, keys, "resilience-late") as client:
         ready = client.get("/ready")
-        assert ready.status_code == 503 and "has no manifest" in ready.json()["reason"]
+        assert ready.status_code == 503 and f"rolled out in {REGION} yet" in ready.json()["reason"]
         assert client.post("/predict", json={"instances": [IRIS_SETOSA]}).status_code == 503
-        register_model_version(region, "resilience-late", "1", model_files)
-        wait_for(lambda: client.get("/ready").status_code == 200, 5, "ready after registration")
+        release(region, "resilience-late", "1", model_files, keys["release"])
+        wait_for(lambda: client.get("/ready").status_code == 200, 5, "ready after the rollout")
         assert client.post("/predict", json={"instances": [IRIS_SETOSA]}).json()["predictions"] == [0]
 
 
-def test_a_corrupted_store_copy_stops_serving_until_restored(region, model_files):
-    store = store_for(region)
-    manifest = register_model_version(region, "resilience-verify", "1", model_files)
-    key = manifest.key("model.pkl")
-    verify_interval = 1.0
-    catalogue = load_catalogue()
-    app = create_app(catalogue, REGION, "resilience-verify", "1", reload_interval=0.2, verify_interval=verify_interval)
-    with TestClient(app) as client:
+def test_follows_the_pointer_to_a_new_version_without_a_gap(region, catalogue, keys, model_files):
+    release(region, "resilience-switch", "1", model_files, keys["release"])
+    with serving(catalogue, keys, "resilience-switch") as client:
+        assert client.get("/ready").json()["version"] == "1"
+        answers, stop = [], threading.Event()
+
+        def keep_predicting():
+            while not stop.is_set():
+                response = client.post("/predict", json={"instances": [IRIS_SETOSA]})
+                answers.append((response.status_code, response.json().get("version")))
+
+        predicting = threading.Thread(target=keep_predicting)
+        predicting.start()
+        try:
+            second = release(region, "resilience-switch", "2", model_files, keys["release"])
+            wait_for(lambda: client.get("/ready").json()["version"] == "2", 5, "version 2 served")
+            wait_for(lambda: answers[-1][1] == "2", 2, "answers from version 2")
+        finally:
+            stop.set()
+            predicting.join()
+        assert {status for status, _ in answers} == {200}, answers  # never unready during the switch
+        versions = [version for _, version in answers]
+        assert versions == sorted(versions) and set(versions) == {"1", "2"}  # every answer names its version
+        ready = client.get("/ready").json()
+        assert (ready["sha256"], ready["rollout"]["version"], ready["refused"]) == (second.total_sha256, "2", None)
+        info = [s for s in metric_samples(client.get("/metrics").text) if s.name == "mlp_model_info"]
+        assert [s.labels["version"] for s in info] == ["2"]
+
+
+def test_a_refused_new_version_leaves_the_old_one_serving(region, catalogue, keys, model_files):
+    release(region, "resilience-refused", "1", model_files, keys["release"])
+    with serving(catalogue, keys, "resilience-refused") as client:
+        assert client.get("/ready").json()["version"] == "1"
+        release(region, "resilience-refused", "2", model_files, key=None)  # rolled out, but unsigned
+        wait_for(lambda: client.get("/ready").json()["refused"] is not None, 5, "version 2 refused")
+        ready = client.get("/ready")
+        assert ready.status_code == 200 and ready.json()["version"] == "1"
+        assert ready.json()["rollout"]["version"] == "2"
+        refused = ready.json()["refused"]
+        assert refused["version"] == "2" and "has no signature (_manifest.sig)" in refused["reason"], refused
+        assert client.post("/predict", json={"instances": [IRIS_SETOSA]}).json()["version"] == "1"
+        text = client.get("/metrics").text
+        assert [s.labels["version"] for s in metric_samples(text) if s.name == "mlp_model_refused"] == ["2"]
+        assert [s.labels["version"] for s in metric_samples(text) if s.name == "mlp_model_info"] == ["1"]
+
+        sign_version(store_for(region), [], "resilience-refused", "2", keys["release"])  # the release step signs
+        wait_for(lambda: client.get("/ready").json()["version"] == "2", 5, "version 2 served once signed")
+        assert client.get("/ready").json()["refused"] is None
+
+
+def test_a_file_changed_at_rest_is_unloaded_reported_once_and_served_again_once_restored(
+    region, keys, model_files, tmp_path
+):
+    from airflow.providers.amazon.aws.hooks.sqs import SqsHook
+
+    sqs = SqsHook(aws_conn_id=load_catalogue().events.connection).conn
+    queue_url = sqs.create_queue(QueueName=f"serving-reports-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    catalogue = catalogue_reporting_to(tmp_path / "regions.yaml", queue_url)
+    manifest = release(region, "resilience-verify", "1", model_files, keys["release"])
+    store, key = store_for(region), manifest.key("model.skops")
+    with serving(catalogue, keys, "resilience-verify", verify_interval=1.0) as client:
         assert client.get("/ready").status_code == 200
-        corrupted = bytearray(model_files["model.pkl"])
+        corrupted = bytearray(model_files["model.skops"])
         corrupted[len(corrupted) // 2] ^= 0xFF
         store.put_bytes(key, bytes(corrupted))
-        # one verification interval, plus the time one verification takes to read the files
-        wait_for(lambda: client.get("/ready").status_code == 503, verify_interval + 1.0, "not ready")
+        # one verification interval, plus the time one verification takes
+        wait_for(lambda: client.get("/ready").status_code == 503, 2.5, "unloaded")
         reason = client.get("/ready").json()["reason"]
-        expected_sha = next(f.sha256 for f in manifest.files if f.path == "model.pkl")
-        assert "model.pkl" in reason and expected_sha in reason, reason
-        assert hashlib.sha256(corrupted).hexdigest() in reason, reason
+        expected_sha = next(f.sha256 for f in manifest.files if f.path == "model.skops")
+        actual_sha = hashlib.sha256(corrupted).hexdigest()
+        assert f"model.skops of resilience-verify 1 in {REGION} has SHA-256 {actual_sha}" in reason, reason
+        assert f"the manifest says {expected_sha}" in reason, reason
         predict = client.post("/predict", json={"instances": [IRIS_SETOSA]})
         assert predict.status_code == 503 and predict.json()["detail"] == reason
         assert gauge(client.get("/metrics").text, "mlp_model_loaded") == 0
-        assert client.get("/health").status_code == 200
+        time.sleep(2.5)  # several more intervals: the same bad copy is not reported again
+        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        reports = [json.loads(message["Body"]) for message in received.get("Messages", [])]
+        assert [(r["kind"], r["model"], r["version"], r["region"], r["path"]) for r in reports] == [
+            ("replica_corrupt", "resilience-verify", "1", REGION, "model.skops")
+        ]
+        assert (reports[0]["expected_sha256"], reports[0]["actual_sha256"]) == (expected_sha, actual_sha)
 
-        store.put_bytes(key, model_files["model.pkl"])
-        wait_for(lambda: client.get("/ready").status_code == 200, 2, "ready again after the restore")
+        store.put_bytes(key, model_files["model.skops"])  # the audit's repair
+        wait_for(lambda: client.get("/ready").status_code == 200, 2, "ready again after the repair")
         assert client.post("/predict", json={"instances": [IRIS_SETOSA]}).json()["predictions"] == [0]
 
 
-def test_a_version_replaced_consistently_is_served_as_replaced(region, model_files):
-    """New files with a matching new manifest are a verified copy: the service switches to it, staying ready."""
-    first = register_model_version(region, "resilience-replaced", "1", model_files)
-    with TestClient(create_app(load_catalogue(), REGION, "resilience-replaced", "1", **FAST)) as client:
-        assert client.get("/ready").json()["sha256"] == first.total_sha256
-        second = register_model_version(region, "resilience-replaced", "1", {**model_files, "model_card.json": b"{}"})
-        wait_for(lambda: client.get("/ready").json().get("sha256") == second.total_sha256, 2, "the new copy served")
-
-
-def test_metrics_expose_utilisation_and_verification(region, model_files):
-    register_model_version(region, "resilience-metrics", "1", model_files)
-    before = time.time()
-    app = create_app(load_catalogue(), REGION, "resilience-metrics", "1", capacity=4, **FAST)
+def test_reverification_reads_only_what_changed(region, catalogue, keys, model_files):
+    """A HEAD per object each interval; a file is read (and re-hashed) again only once its ETag changed."""
+    weights = os.urandom(4 * 2**20)
+    manifest = release(region, "resilience-reads", "1", {**model_files, "weights.bin": weights}, keys["release"])
+    store = CountingStore(store_for(region))
+    app = create_app(catalogue, REGION, "resilience-reads", trusted_keys=keys["trusted"], store=store, **FAST)
     with TestClient(app) as client:
+        assert client.get("/ready").status_code == 200
+        loaded = dict(store.bytes_read)
+        assert loaded[manifest.key("weights.bin")] == len(weights)  # the load read every file once
+        store.bytes_read.clear()
+
+        wait_for_verifications(client, 3)
+        assert set(store.bytes_read) == {pointer_key("resilience-reads")}, store.bytes_read  # the pointer only
+
+        store.bytes_read.clear()
+        card = manifest.key("model_card.json")
+        store.put_bytes(card, model_files["model_card.json"])  # same bytes, written again: a new ETag
+        wait_for_verifications(client, 2)
+        assert store.bytes_read[card] == len(model_files["model_card.json"])  # re-hashed once
+        assert store.bytes_read[manifest.key("weights.bin")] == store.bytes_read[manifest.key("model.skops")] == 0
+        assert client.get("/ready").status_code == 200
+
+
+def test_metrics_expose_utilisation_and_verification(region, catalogue, keys, model_files):
+    release(region, "resilience-metrics", "1", model_files, keys["release"])
+    before = time.time()
+    with serving(catalogue, keys, "resilience-metrics", capacity=4) as client:
         for _ in range(3):
             assert client.post("/predict", json={"instances": [IRIS_SETOSA]}).status_code == 200
         text = client.get("/metrics").text
-        labels = {"region": REGION, "model": "resilience-metrics", "version": "1"}
-        served = {s.name: s.value for s in metric_samples(text) if s.labels == labels}
+        model_labels = {"region": REGION, "model": "resilience-metrics"}
+        served = {s.name: s.value for s in metric_samples(text) if s.labels == model_labels}
         assert served["mlp_serving_inflight_requests"] == 0
         assert served["mlp_serving_capacity"] == 4
-        assert served["mlp_predict_requests_total"] == 3
-        assert served["mlp_predict_latency_seconds_count"] == 3
+        answered = {s.name: s.value for s in metric_samples(text) if s.labels == model_labels | {"version": "1"}}
+        assert answered["mlp_predict_requests_total"] == 3
+        assert answered["mlp_predict_latency_seconds_count"] == 3
         assert "# TYPE mlp_serving_inflight_requests gauge" in text
         assert utilisation_from_metrics(text) == 0.0  # the health probes read the same text
         first_verified = gauge(text, "mlp_model_last_verified_timestamp_seconds")
@@ -126,37 +256,31 @@ def test_metrics_expose_utilisation_and_verification(region, model_files):
         )
 
 
-def test_verification_can_be_disabled(region, model_files):
-    register_model_version(region, "resilience-noverify", "1", model_files)
-    app = create_app(load_catalogue(), REGION, "resilience-noverify", "1", reload_interval=0.2, verify_interval=0)
-    with TestClient(app) as client:
+def test_verification_can_be_disabled(region, catalogue, keys, model_files):
+    release(region, "resilience-noverify", "1", model_files, keys["release"])
+    with serving(catalogue, keys, "resilience-noverify", verify_interval=0) as client:
         first_verified = gauge(client.get("/metrics").text, "mlp_model_last_verified_timestamp_seconds")
         assert first_verified > 0
         time.sleep(0.6)
         assert gauge(client.get("/metrics").text, "mlp_model_last_verified_timestamp_seconds") == first_verified
 
 
-def test_bad_settings_are_refused(local_clouds):
+def test_bad_settings_are_refused(catalogue, keys):
     for settings in ({"reload_interval": 0}, {"verify_interval": -1}, {"capacity": 0}):
         with pytest.raises(ValueError):
-            create_app(load_catalogue(), REGION, "resilience-any", "1", **settings)
+            create_app(catalogue, REGION, "resilience-any", trusted_keys=keys["trusted"], **settings)
 
 
-def test_serving_process_waits_for_its_version(region, model_files, tmp_path):
-    """``python -m include.serving`` with the new flags: up before its version exists, ready once it does."""
+def test_serving_process_follows_the_pointer(region, keys, model_files, tmp_path):
+    """``python -m include.serving`` with no version: up before any rollout, ready once the pointer names one."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "include.serving", "--region", REGION, "--model", "resilience-process"]
-    command += ["--version", "1", "--port", str(port), "--reload-interval", "0.2", "--verify-interval", "0.5"]
-    command += ["--capacity", "8"]
+    command += ["--trusted-keys", str(keys["trusted"]), "--port", str(port), "--reload-interval", "0.2"]
+    command += ["--verify-interval", "0.5", "--capacity", "8"]
     log = tmp_path / "serving.log"
     with open(log, "wb") as output:
-        process = subprocess.Popen(
-            command,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-        )
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
     try:
         with httpx.Client(base_url=base, timeout=2) as client:
 
@@ -169,12 +293,20 @@ def test_serving_process_waits_for_its_version(region, model_files, tmp_path):
 
             wait_for(lambda: status("/health") == 200, 30, "the process to answer")
             ready = client.get("/ready")
-            assert ready.status_code == 503 and "has no manifest" in ready.json()["reason"]
-            register_model_version(region, "resilience-process", "1", model_files)
-            wait_for(lambda: status("/ready") == 200, 5, "ready after registration")
-            assert client.post("/predict", json={"instances": [IRIS_SETOSA]}).json()["predictions"] == [0]
+            assert ready.status_code == 503 and f"rolled out in {REGION} yet" in ready.json()["reason"]
+            release(region, "resilience-process", "1", model_files, keys["release"])
+            wait_for(lambda: status("/ready") == 200, 5, "ready after the rollout")
+            assert client.post("/predict", json={"instances": [IRIS_SETOSA]}).json()["version"] == "1"
             assert gauge(client.get("/metrics").text, "mlp_serving_capacity") == 8
     finally:
         process.terminate()
         process.wait(10)  # uvicorn shuts down gracefully, then re-raises SIGTERM: the exit status is -15
         assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_serving_process_refuses_to_start_without_trusted_keys(tmp_path):
+    command = [sys.executable, "-m", "include.serving", "--region", REGION, "--model", "any"]
+    result = subprocess.run(
+        [*command, "--trusted-keys", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "no trusted keys (*.pub) in" in result.stderr
