@@ -118,10 +118,6 @@ class CostDataError(ValueError):
 # Serving
 
 
-class ModelNotReady(RuntimeError):
-    """No verified model is loaded; the message says why."""
-
-
 class CopyRejected(Exception):
     """The region's store holds no verified copy of the version; the message says why."""
 
