@@ -51,7 +51,15 @@ def _ensure_hosted_zone(zone: str, conn_id: str) -> str:
     return "created"
 
 
-def _ensure_queue(queue_url: str, conn_id: str) -> str:
+# The model-events queue is the replication DAG's durable inbox: its watcher does not delete what it receives,
+# the DAG deletes a message once it has recorded it (docs/replication.md, Events). A received message comes
+# back after the visibility timeout unless deleted: locally a minute, so a triggerer killed mid-batch costs a
+# minute's delay (real queues: 15 minutes, see the docs). Retention at the SQS maximum, 14 days: how long a
+# paused DAG or a stopped platform can leave events waiting.
+EVENTS_QUEUE_ATTRIBUTES = {"VisibilityTimeout": "60", "MessageRetentionPeriod": str(14 * 24 * 3600)}
+
+
+def _ensure_queue(queue_url: str, conn_id: str, attributes: dict[str, str]) -> str:
     from airflow.providers.amazon.aws.hooks.sqs import SqsHook
 
     client = SqsHook(aws_conn_id=conn_id).conn
@@ -60,7 +68,7 @@ def _ensure_queue(queue_url: str, conn_id: str) -> str:
         client.get_queue_url(QueueName=name)
         return "exists"
     except client.exceptions.QueueDoesNotExist:
-        client.create_queue(QueueName=name)
+        client.create_queue(QueueName=name, Attributes=attributes)
         return "created"
 
 
@@ -106,7 +114,9 @@ def provision(catalogue: Catalogue) -> list[str]:
     lines.append(f"dns: Route 53 hosted zone {catalogue.dns.zone!r} {outcome}")
     lines += _ensure_traffic_records(catalogue)
     if catalogue.events:
-        for queue_url in filter(None, (catalogue.events.queue_url, catalogue.events.reports_queue_url)):
-            outcome = _ensure_queue(queue_url, catalogue.events.connection)
-            lines.append(f"events: SQS queue {queue_url!r} {outcome}")
+        queues = {catalogue.events.queue_url: EVENTS_QUEUE_ATTRIBUTES, catalogue.events.reports_queue_url: {}}
+        for queue_url, attributes in queues.items():
+            if queue_url:
+                outcome = _ensure_queue(queue_url, catalogue.events.connection, attributes)
+                lines.append(f"events: SQS queue {queue_url!r} {outcome}")
     return lines

@@ -2,7 +2,9 @@
 
 ``model_events_asset``: model-registry events; an ``AssetWatcher`` long-polls the SQS queue in the triggerer.
 Each batch of messages the watcher receives becomes one asset event whose ``extra.payload.message_batch``
-holds the SQS messages; a DAG scheduled on the asset gets every event queued since its last run.
+holds the SQS messages; a DAG scheduled on the asset gets every event queued since its last run. This watcher
+leaves the messages on the queue (hidden for its visibility timeout): the replication DAG deletes them once
+it has recorded them (``include.replication.events``), so a triggerer killed after receiving loses nothing.
 
 ``replica_reports_asset``: serving's reports of corrupt replicas (``include.replication.reports``), watched on
 the catalogue's reports queue the same way; the replica_repair DAG runs on it.
@@ -31,7 +33,9 @@ def model_events_asset(catalogue: Catalogue) -> Asset | None:
     """The asset fed by the catalogue's event queue, or None when the catalogue names no queue."""
     if catalogue.events is None:
         return None
-    watcher = _queue_watcher("model_registry_queue", catalogue.events.queue_url, catalogue.events.connection)
+    watcher = _queue_watcher(
+        "model_registry_queue", catalogue.events.queue_url, catalogue.events.connection, delete_on_reception=False
+    )
     return Asset(name=MODEL_EVENTS_ASSET, watchers=[watcher])
 
 
@@ -43,8 +47,9 @@ def replica_reports_asset(catalogue: Catalogue) -> Asset | None:
     return Asset(name=REPLICA_REPORTS_ASSET, watchers=[watcher])
 
 
-def _queue_watcher(name: str, queue_url: str, connection: str) -> AssetWatcher:
-    """A watcher that long-polls an SQS queue in the triggerer."""
+def _queue_watcher(name: str, queue_url: str, connection: str, delete_on_reception: bool = True) -> AssetWatcher:
+    """A watcher that long-polls an SQS queue in the triggerer; ``delete_on_reception=False`` leaves each
+    message on the queue for the DAG to delete once it has recorded it."""
     from airflow.providers.amazon.aws.triggers.sqs import SqsSensorTrigger
 
     trigger = SqsSensorTrigger(
@@ -54,15 +59,28 @@ def _queue_watcher(name: str, queue_url: str, connection: str) -> AssetWatcher:
         num_batches=1,
         wait_time_seconds=10,  # long polling: an event is seen within a second of arriving
         waiter_delay=1,
+        delete_message_on_reception=delete_on_reception,
     )
     return AssetWatcher(name=name, trigger=trigger)
 
 
+def queue_messages(triggering_asset_events) -> list[dict]:
+    """The distinct SQS messages carried by the asset events that started a run (several events per run), in
+    the order first received.
+
+    A message received more than once (delivered again after its visibility timeout) is listed once, with the
+    receipt handle of its latest reception, the one SQS deletes it by.
+    """
+    events = sorted((event for events in triggering_asset_events.values() for event in events),
+                    key=lambda event: event.timestamp)  # fmt: skip
+    latest: dict[str, dict] = {}
+    for event in events:
+        payload = (event.extra or {}).get("payload") or {}
+        for message in payload.get("message_batch", []):
+            latest[message["MessageId"]] = message  # keeps its first position, takes the latest reception
+    return list(latest.values())
+
+
 def message_bodies(triggering_asset_events) -> list[str]:
-    """Every SQS message body carried by the asset events that started a run (several events per run)."""
-    bodies = []
-    for events in triggering_asset_events.values():
-        for event in events:
-            payload = (event.extra or {}).get("payload") or {}
-            bodies.extend(message["Body"] for message in payload.get("message_batch", []))
-    return bodies
+    """The body of every distinct SQS message carried by the asset events that started a run."""
+    return [message["Body"] for message in queue_messages(triggering_asset_events)]

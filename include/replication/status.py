@@ -4,6 +4,10 @@ The database is reached through an Airflow connection (``replication.state_conne
 ``mlp_state`` by default): SQLite on the embedded local platform, PostgreSQL in production. One row per
 (model, version, region) is upserted at each step, so the table survives restarts and any number of
 retries leaves one current row.
+
+A run that is to replicate a version to a region first claims the row (``claim``): an atomic conditional
+upsert, so of any runs that plan the same content at once exactly one holds it (``pending``, then
+``copying``) until it is ``verified`` or ``failed``; ``release_claims`` ends a run's unfinished holds.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from include.state.migrate import require_current_schema
 from include.state.schema import replication_status
 
 STATES = ("pending", "copying", "verified", "failed", "corrupt")
+HELD = ("pending", "copying")  # a run has claimed the replica and not yet verified or failed it
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,14 @@ class StatusRow:
         if self.event_time is None or self.verified_at is None:
             return None
         return (as_utc(self.verified_at) - as_utc(self.event_time)).total_seconds()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of ``StatusStore.claim``: whether the run now holds the row, and the row as it stands."""
+
+    won: bool
+    row: StatusRow
 
 
 def as_utc(value: datetime) -> datetime:
@@ -98,6 +111,74 @@ class StatusStore:
         if state == "pending":
             values["verified_at"] = None
         key = {"model": model, "version": version, "region": region}
+        inserted, updated = dict(values), dict(values)
+        if state == "verified":
+            inserted["verified_at"] = now
+            updated["verified_at"] = sa.func.coalesce(replication_status.c.verified_at, now)
+        statement = self._insert().values(**key, **inserted)
+        statement = statement.on_conflict_do_update(index_elements=list(key), set_=updated)
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
+    def claim(
+        self,
+        model: str,
+        version: str,
+        region: str,
+        source_region: str,
+        sha256: str,
+        run_id: str,
+        *,
+        event_time: datetime | None = None,
+        replacing: StatusRow | None = None,
+    ) -> Claim:
+        """Claim (model, version, region) for ``run_id`` to replicate the content whose manifest total is
+        ``sha256``: the row becomes ``pending``, held by ``run_id``, unless another run holds that same content
+        (claimed: ``pending`` or ``copying``; or ``verified``).
+
+        One statement (INSERT ... ON CONFLICT DO UPDATE ... WHERE), so of concurrent claimers exactly one wins.
+        It wins over no row, a ``failed`` or ``corrupt`` replica, other content (or none recorded), its own
+        earlier claim (a retried ``plan``), and ``replacing``: a row the caller found stale (its run is over,
+        or its verified copy is gone), provided no other run has claimed it since.
+        """
+        now = datetime.now(UTC)
+        key = {"model": model, "version": version, "region": region}
+        values = {
+            "source_region": source_region,
+            "state": "pending",
+            "sha256": sha256,
+            "updated_at": now,
+            "verified_at": None,
+            "run_id": run_id,
+            "message": None,
+        }
+        held = replication_status.c
+        free = [held.state.in_(("failed", "corrupt")), held.sha256.is_distinct_from(sha256), held.run_id == run_id]
+        if replacing is not None:
+            free.append(held.run_id.is_not_distinct_from(replacing.run_id))
+        statement = self._insert().values(**key, **values, event_time=event_time)
+        updated = values | {"event_time": sa.func.coalesce(statement.excluded.event_time, held.event_time)}
+        statement = statement.on_conflict_do_update(index_elements=list(key), set_=updated, where=sa.or_(*free))
+        with self.engine.begin() as conn:  # the upsert first: it takes the write lock before the read
+            won = conn.execute(statement).rowcount == 1
+            row = conn.execute(sa.select(replication_status).filter_by(**key)).one()
+        return Claim(won, StatusRow(**row._asdict()))
+
+    def release_claims(self, run_id: str, reason: str) -> list[StatusRow]:
+        """Mark ``failed`` every row ``run_id`` still holds (``pending`` or ``copying``), so that another run
+        can claim it; returns the rows released."""
+        held = replication_status.c
+        statement = (
+            replication_status.update()
+            .where(held.run_id == run_id, held.state.in_(HELD))
+            .values(state="failed", updated_at=datetime.now(UTC), message=reason)
+            .returning(*held)
+        )
+        with self.engine.begin() as conn:
+            return [StatusRow(**row._asdict()) for row in conn.execute(statement)]
+
+    def _insert(self):
+        """The dialect's INSERT, which has ``on_conflict_do_update``."""
         dialect = self.engine.dialect.name
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
@@ -105,14 +186,7 @@ class StatusStore:
             from sqlalchemy.dialects.sqlite import insert
         else:
             raise RuntimeError(f"the replication status store supports PostgreSQL and SQLite, not {dialect}")
-        inserted, updated = dict(values), dict(values)
-        if state == "verified":
-            inserted["verified_at"] = now
-            updated["verified_at"] = sa.func.coalesce(replication_status.c.verified_at, now)
-        statement = insert(replication_status).values(**key, **inserted)
-        statement = statement.on_conflict_do_update(index_elements=list(key), set_=updated)
-        with self.engine.begin() as conn:
-            conn.execute(statement)
+        return insert(replication_status)
 
     def rows(self, model: str | None = None, version: str | None = None) -> list[StatusRow]:
         query = sa.select(replication_status).order_by(
