@@ -11,7 +11,7 @@ UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
 RUN := $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: demo up down status replication-status failover-status region-down region-up install lint test test-fast bench bench-failover bench-cost lock clean
+.PHONY: demo up down status replication-status failover-status region-down region-up install lint test test-fast bench bench-failover bench-lifecycle bench-cost lock clean
 
 demo up: install
 	@$(RUN) -m localdev up
@@ -78,6 +78,9 @@ bench: install
 
 bench-failover: install   # needs the platform up: make demo
 	$(RUN) benchmarks/failover.py $(BENCH_ARGS)
+
+bench-lifecycle: install   # needs the platform up: make demo
+	$(RUN) benchmarks/lifecycle.py $(BENCH_ARGS)
 
 bench-cost: install
 	$(RUN) benchmarks/cost.py $(BENCH_ARGS)

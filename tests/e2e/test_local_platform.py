@@ -16,6 +16,7 @@ import urllib.request
 import uuid
 
 import pytest
+import yaml
 
 from localdev.api import AirflowAPIError, AirflowClient
 from localdev.processes import ProcessTable, port_owner
@@ -185,6 +186,20 @@ def check_event_driven_replication(client: AirflowClient, env: dict[str, str], s
     }
 
 
+def check_demo_model_served(env: dict[str, str], state) -> None:
+    """Every region serves the demo model's rolled-out version, signed with the local release key, whose
+    private half stays out of the Airflow environment ``up`` wrote."""
+    with open(env["MLP_REGION_CATALOGUE"]) as catalogue_file:
+        regions = yaml.safe_load(catalogue_file)["regions"]
+    for region in regions:
+        with urllib.request.urlopen(region["serving_endpoint"] + "/ready", timeout=10) as answer:
+            ready = json.loads(answer.read())
+        assert (ready["version"], ready["signed_by"], ready["rollout"]["version"]) == ("1", "local-release-1", "1")
+    assert (state / "release-keys" / "local-release-1.key").stat().st_mode & 0o077 == 0
+    assert [path.name for path in (state / "trusted-keys").iterdir()] == ["local-release-1.pub"]
+    assert "release-keys" not in (state / "connections.env").read_text()
+
+
 def check_cost_report(client: AirflowClient, topology: str) -> None:
     """``up`` unpaused cost_report; its first run, made by the scheduler, loads the seeded 90 days and reports."""
     started = time.monotonic()
@@ -263,6 +278,7 @@ def test_up_trigger_wiring_dag_down(tmp_path, topology):
         }
 
         check_event_driven_replication(client, env, state, topology)
+        check_demo_model_served(env, state)
         check_cost_report(client, topology)
 
         again = localdev(env, "up")
