@@ -3,9 +3,10 @@
 A serving process that finds a file of its region's copy changed at rest unloads it (its region leaves DNS
 through the health checks) and puts a report on the catalogue's reports queue; an ``AssetWatcher`` starts
 this DAG. ``record`` marks each reported replica ``corrupt`` in the replication status, naming the file and
-both checksums; ``repair`` (mapped over the versions reported) re-reads every region's copy of the version
-and repairs the bad ones from a verified copy, as the hourly audit does. Serving sees the repaired file's new
-ETag, re-hashes it and serves again.
+both checksums, and only then deletes the reports from the queue (a report not recorded is delivered again).
+``repair``, mapped over the versions reported, re-reads every region's copy of the version and repairs the bad
+ones from a verified copy, as the hourly audit does. Serving sees the repaired file's new ETag, re-hashes it
+and serves again.
 """
 
 from __future__ import annotations
@@ -34,11 +35,15 @@ REPLICA_REPORTS = replica_reports_asset(load_catalogue())  # a local file: no ne
 def replica_repair():
     @task(multiple_outputs=False)
     def record() -> list[dict]:
-        """Record every reported replica as ``corrupt``; the versions to repair, once each."""
-        from include.airflow.assets import message_bodies
+        """Record every reported replica as ``corrupt``, then acknowledge the reports; the versions to repair."""
+        from include.airflow.assets import queue_messages
+        from include.replication.events import acknowledge
         from include.replication.repair import record_reports
 
-        versions = record_reports(load_catalogue(), message_bodies(get_current_context()["triggering_asset_events"]))
+        catalogue = load_catalogue()
+        messages = queue_messages(get_current_context()["triggering_asset_events"])
+        versions = record_reports(catalogue, [message["Body"] for message in messages])
+        acknowledge(catalogue, catalogue.events.reports_queue_url, messages)  # recorded: a retry needs no report
         labels = [f"{version['model']}/{version['version']}" for version in versions]
         print(f"{len(versions)} version(s) reported: {labels}")
         return versions

@@ -7,7 +7,7 @@ leaves the messages on the queue (hidden for its visibility timeout): the replic
 it has recorded them (``include.replication.events``), so a triggerer killed after receiving loses nothing.
 
 ``replica_reports_asset``: serving's reports of corrupt replicas (``include.replication.reports``), watched on
-the catalogue's reports queue the same way; the replica_repair DAG runs on it.
+the catalogue's reports queue the same way; the replica_repair DAG runs on it and deletes what it recorded.
 
 ``FAILOVER_MOVES``: the moves the health DAG requests (``extra.actions``); the failover_moves DAG runs on it.
 
@@ -33,9 +33,7 @@ def model_events_asset(catalogue: Catalogue) -> Asset | None:
     """The asset fed by the catalogue's event queue, or None when the catalogue names no queue."""
     if catalogue.events is None:
         return None
-    watcher = _queue_watcher(
-        "model_registry_queue", catalogue.events.queue_url, catalogue.events.connection, delete_on_reception=False
-    )
+    watcher = _queue_watcher("model_registry_queue", catalogue.events.queue_url, catalogue.events.connection)
     return Asset(name=MODEL_EVENTS_ASSET, watchers=[watcher])
 
 
@@ -47,9 +45,9 @@ def replica_reports_asset(catalogue: Catalogue) -> Asset | None:
     return Asset(name=REPLICA_REPORTS_ASSET, watchers=[watcher])
 
 
-def _queue_watcher(name: str, queue_url: str, connection: str, delete_on_reception: bool = True) -> AssetWatcher:
-    """A watcher that long-polls an SQS queue in the triggerer; ``delete_on_reception=False`` leaves each
-    message on the queue for the DAG to delete once it has recorded it."""
+def _queue_watcher(name: str, queue_url: str, connection: str) -> AssetWatcher:
+    """A watcher that long-polls an SQS queue in the triggerer, leaving each message on the queue: the DAG
+    deletes it once it has recorded it (``include.replication.events.acknowledge``)."""
     from airflow.providers.amazon.aws.triggers.sqs import SqsSensorTrigger
 
     trigger = SqsSensorTrigger(
@@ -59,7 +57,7 @@ def _queue_watcher(name: str, queue_url: str, connection: str, delete_on_recepti
         num_batches=1,
         wait_time_seconds=10,  # long polling: an event is seen within a second of arriving
         waiter_delay=1,
-        delete_message_on_reception=delete_on_reception,
+        delete_message_on_reception=False,
     )
     return AssetWatcher(name=name, trigger=trigger)
 
@@ -79,8 +77,3 @@ def queue_messages(triggering_asset_events) -> list[dict]:
         for message in payload.get("message_batch", []):
             latest[message["MessageId"]] = message  # keeps its first position, takes the latest reception
     return list(latest.values())
-
-
-def message_bodies(triggering_asset_events) -> list[str]:
-    """The body of every distinct SQS message carried by the asset events that started a run."""
-    return [message["Body"] for message in queue_messages(triggering_asset_events)]
