@@ -8,6 +8,11 @@ Started three ways:
 - model-registry events on the SQS queue of the catalogue (MLflow ``model_version.created``, SageMaker
   "Model Package State Change" with ``Approved``), through an asset with an ``AssetWatcher``.
 
+No event is lost and none replicates twice: the watcher leaves each message on the queue, ``plan`` claims each
+(version, region) in the status table (one run wins a claim) and only then deletes the run's messages; a
+message not deleted by then is delivered again after the queue's visibility timeout, and its run finds the
+claims taken. ``summary`` releases what its run claimed but did not verify. See docs/replication.md, Events.
+
 ``copy`` and ``verify`` are mapped over model versions, each with its target regions. A replica is visible in
 its region only after ``verify`` has checked every file against the manifest; ``verify`` then moves the rollout
 pointer of each region it published to (and of the source), so serving there switches to the new version, and
@@ -98,8 +103,11 @@ def _run_step(step: str, *args, item: dict | None = None):
 def model_replication():
     @task(multiple_outputs=False, retries=1)
     def plan() -> list[dict]:
-        """Read the request (conf or registry events) and list the (version, target) pairs still to do."""
-        from include.airflow.assets import message_bodies
+        """Read the request (conf or registry events), claim the (version, target) pairs still to do, then
+        acknowledge the events."""
+        import functools
+
+        from include.airflow.assets import queue_messages
 
         context = get_current_context()
         # The form's fields arrive validated through params; anything else in the conf (a typo such as
@@ -107,7 +115,14 @@ def model_replication():
         fields = ("model", "version", "source_region", "targets")
         extra = {k: v for k, v in (context["dag_run"].conf or {}).items() if k not in fields}
         conf = {name: context["params"].get(name) for name in fields} | extra
-        return _run_step("plan", conf, message_bodies(context["triggering_asset_events"]))
+        ti = context["ti"]
+
+        @functools.cache
+        def run_is_active(run_id: str) -> bool:
+            """Whether the run of this DAG that holds a claim is still queued or running."""
+            return ti.get_dr_count(dag_id=ti.dag_id, run_ids=[run_id], states=["queued", "running"]) > 0
+
+        return _run_step("plan", conf, queue_messages(context["triggering_asset_events"]), run_is_active)
 
     @task(
         multiple_outputs=False,
@@ -116,7 +131,8 @@ def model_replication():
         execution_timeout=timedelta(hours=2),
     )
     def copy(item: dict) -> dict:
-        """Stream the version's files into the target's staging area, hashing in the same pass."""
+        """Stream the version's files to their final keys in every target, one read of the source feeding all,
+        hashed in the same pass and checked by each store's checksums (still no replica: no manifest yet)."""
         return _run_step("copy", item, item=item)
 
     @task(
@@ -126,7 +142,7 @@ def model_replication():
         outlets=[MODEL_ROLLOUTS],
     )
     def verify(item: dict) -> dict:
-        """Check every staged file against the manifest, publish it and the manifest, move the rollout pointers."""
+        """Check every file (read back where the region says so), write the manifest last, move the rollout pointers."""
         result = _run_step("verify", item, item=item)
         get_current_context()["outlet_events"][MODEL_ROLLOUTS].extra = {
             "model": result["model"],
@@ -138,16 +154,20 @@ def model_replication():
 
     @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0)
     def summary(verified: list[dict]) -> dict:
-        """Log the replication status of this run's versions; fail if any was rejected or not verified."""
+        """Release this run's claims it did not finish, log the replication status of its versions; fail if
+        any was rejected or not verified."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from include.replication.status import StatusStore, format_table
 
         context = get_current_context()
-        if context["ti"].xcom_pull(task_ids="plan") is None:
-            raise AirflowFailException("plan did not succeed: see its log for the request that was refused")
         store = StatusStore.from_connection(load_catalogue().replication.state_connection)
         run_id = context["run_id"]
+        released = store.release_claims(run_id, f"run {run_id} ended before verifying it; free to claim again")
+        if released:
+            print(f"released {len(released)} claim(s) this run did not finish")
+        if context["ti"].xcom_pull(task_ids="plan") is None:
+            raise AirflowFailException("plan did not succeed: see its log for the request that was refused")
         rows = [row for row in store.rows() if row.run_id == run_id]
         print(format_table(rows) if rows else "nothing to replicate in this run")
         failed = [f"{r.model}/{r.version} -> {r.region}" for r in rows if r.state != "verified"]

@@ -44,6 +44,7 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
 Hostname = Annotated[str, StringConstraints(pattern=HOSTNAME)]
 Strategy = Literal["automatic", "graceful", "immediate"]
+Verification = Literal["provider_checksum", "read_back"]
 Percent = Annotated[int, Field(ge=0, le=100)]
 
 
@@ -72,6 +73,12 @@ class Region(_Strict):
         default=None, description="AWS region whose Route 53 latency record stands for this region (aws: its own)"
     )
     failover_strategy: Strategy | None = Field(default=None, description="overrides failover.strategy")
+    verification: Verification = Field(
+        default="provider_checksum",
+        description="how a replica written here is verified: provider_checksum (the store's checksums of what "
+        "it stored are checked before an object becomes visible; nothing is read back) or read_back (each file "
+        "is also read back in full, for a store that completes uploads whatever checksums they carry, as moto)",
+    )
     connections: RegionConnections
 
     @property

@@ -4,8 +4,18 @@ Every call goes through an Airflow hook created from the region's ``storage`` co
 and endpoints come from connections or a secrets backend and never from this code.
 
 Besides whole-object reads and writes, each store offers what streaming replication needs: ranged reads,
-uploads in parts that stay invisible until completed (S3 multipart upload, Azure uncommitted blocks, GCS
-part objects composed at the end), server-side copies, and a ``sha256`` metadata entry on objects.
+a ``sha256`` metadata entry on objects, and uploads in parts that stay invisible until completed, each part
+sent with the provider's own checksum of its bytes:
+
+- S3: a multipart upload with CRC64NVME checksums, per part and for the full object (``FULL_OBJECT``) at
+  completion; S3 refuses a part or an object whose bytes do not match, and reports the full-object value.
+- GCS: part objects sent with their crc32c (GCS refuses a mismatch), each checked against the crc32c GCS
+  reports for what it stored before the parts are composed; then the composed object's crc32c.
+- Azure Blob: uncommitted blocks sent with their MD5, which the service checks on Put Block; the committed
+  block list is then compared with the blocks staged (a block blob has no whole-object checksum).
+
+``complete`` makes the object visible at its key, then compares what the provider reports with the values
+computed from the parts sent: on a mismatch it deletes the object and raises ``ChecksumMismatch``.
 
 Client libraries retry on their own for minutes by default (GCS for 120 s, Azure Blob from a 15 s backoff);
 here they retry briefly (``CLIENT_RETRY_SECONDS``) and the Airflow task's retries, with backoff and visible
@@ -15,18 +25,18 @@ in the UI, handle longer outages.
 from __future__ import annotations
 
 import base64
+import io
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from include.catalogue import Region
-from include.errors import ObjectNotFound
+from include.errors import ChecksumMismatch, ObjectNotFound
 
 CLIENT_RETRY_SECONDS = 20
-COPY_TIMEOUT_SECONDS = 3600
 SHA256_METADATA = "sha256"
+RESUMABLE_CHUNK_UNIT = 256 * 1024  # GCS resumable uploads take chunks in multiples of this
 
 
 @dataclass(frozen=True)
@@ -38,11 +48,15 @@ class ObjectInfo:
 
 
 class PartUpload(Protocol):
-    """An upload in numbered parts (any order, from several threads); nothing is visible before ``complete``."""
+    """An upload in numbered parts (any order, from several threads); nothing is visible before ``complete``.
+
+    ``complete`` checks what the provider reports for the stored object against the checksums of the parts
+    sent, deletes the object and raises ``ChecksumMismatch`` if they differ, and returns what it checked.
+    """
 
     def upload_part(self, number: int, data: bytes) -> None: ...
 
-    def complete(self) -> None: ...
+    def complete(self) -> str: ...
 
     def abort(self) -> None: ...
 
@@ -68,9 +82,31 @@ class ObjectStore(Protocol):
 
     def begin_upload(self, key: str, metadata: dict[str, str]) -> PartUpload: ...
 
-    def copy(self, source_key: str, target_key: str, metadata: dict[str, str]) -> None: ...
-
     def delete(self, key: str) -> None: ...
+
+
+def crc_base64(value: int, width: int) -> str:
+    """A CRC as the providers spell it: its ``width`` big-endian bytes in base64."""
+    return base64.b64encode(value.to_bytes(width, "big")).decode()
+
+
+def _combined(parts: list[tuple[int, int]], combine: Callable[[int, int, int], int]) -> int:
+    """The CRC of the parts' bytes one after the other, from each part's (CRC, size)."""
+    whole = 0
+    for crc, size in parts:
+        whole = combine(whole, crc, size)
+    return whole
+
+
+def _checked(store: ObjectStore, key: str, what: str, stored: str | None, sent: str) -> str:
+    """``what`` and its value once the provider's value for the stored object is the one computed from the bytes
+    sent; otherwise the object is deleted and ``ChecksumMismatch`` names both."""
+    if stored != sent:
+        store.delete(key)
+        raise ChecksumMismatch(
+            f"{store.url(key)}: stored with {what} {stored}, but the bytes sent have {what} {sent}; deleted"
+        )
+    return f"{what} {sent}"
 
 
 class S3Store:
@@ -133,41 +169,59 @@ class S3Store:
         return self.hook.list_keys(bucket_name=self.bucket, prefix=prefix)
 
     def begin_upload(self, key: str, metadata: dict[str, str]) -> PartUpload:
-        return _S3PartUpload(self.client, self.bucket, key, metadata)
-
-    def copy(self, source_key: str, target_key: str, metadata: dict[str, str]) -> None:
-        # The managed copy switches to a multipart server-side copy above 5 GiB.
-        self.client.copy(
-            {"Bucket": self.bucket, "Key": source_key},
-            self.bucket,
-            target_key,
-            ExtraArgs={"Metadata": metadata, "MetadataDirective": "REPLACE"},
-        )
+        return _S3PartUpload(self, key, metadata)
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
 
 class _S3PartUpload:
-    def __init__(self, client, bucket: str, key: str, metadata: dict[str, str]):
-        self.client, self.bucket, self.key = client, bucket, key
-        self.upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, Metadata=metadata)["UploadId"]
-        self.etags: dict[int, str] = {}
+    """A multipart upload whose parts and full object carry CRC64NVME checksums (``ChecksumType=FULL_OBJECT``)."""
+
+    def __init__(self, store: S3Store, key: str, metadata: dict[str, str]):
+        self.store, self.key = store, key
+        self.target = {"Bucket": store.bucket, "Key": key}
+        self.upload_id = store.client.create_multipart_upload(
+            **self.target, Metadata=metadata, ChecksumAlgorithm="CRC64NVME", ChecksumType="FULL_OBJECT"
+        )["UploadId"]
+        self.parts: dict[int, tuple[str, int, int]] = {}  # number: ETag, CRC64NVME, size
+        self.lock = threading.Lock()
 
     def upload_part(self, number: int, data: bytes) -> None:
-        response = self.client.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number + 1, Body=data
-        )
-        self.etags[number + 1] = response["ETag"]
+        from awscrt.checksums import crc64nvme
 
-    def complete(self) -> None:
-        parts = [{"PartNumber": n, "ETag": self.etags[n]} for n in sorted(self.etags)]
-        self.client.complete_multipart_upload(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
+        crc = crc64nvme(data)
+        checksum = crc_base64(crc, 8)  # S3 refuses a part whose bytes do not match it
+        response = self.store.client.upload_part(
+            **self.target, UploadId=self.upload_id, PartNumber=number + 1, Body=data, ChecksumCRC64NVME=checksum
         )
+        with self.lock:
+            self.parts[number] = (response["ETag"], crc, len(data))
+
+    def complete(self) -> str:
+        from awscrt.checksums import combine_crc64nvme
+
+        numbers = sorted(self.parts)
+        parts = [
+            {"PartNumber": n + 1, "ETag": self.parts[n][0], "ChecksumCRC64NVME": crc_base64(self.parts[n][1], 8)}
+            for n in numbers
+        ]
+        sent = crc_base64(_combined([self.parts[n][1:] for n in numbers], combine_crc64nvme), 8)
+        self.store.client.complete_multipart_upload(
+            **self.target,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": parts},
+            ChecksumCRC64NVME=sent,
+            ChecksumType="FULL_OBJECT",
+        )
+        stored = self.store.client.head_object(**self.target, ChecksumMode="ENABLED").get("ChecksumCRC64NVME")
+        return _checked(self.store, self.key, "CRC64NVME", stored, sent)
 
     def abort(self) -> None:
-        self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+        try:
+            self.store.client.abort_multipart_upload(**self.target, UploadId=self.upload_id)
+        except self.store.client.exceptions.NoSuchUpload:
+            pass  # completed (and deleted by a failed check) or aborted already
 
 
 class GCSStore:
@@ -232,13 +286,6 @@ class GCSStore:
     def begin_upload(self, key: str, metadata: dict[str, str]) -> PartUpload:
         return _GCSPartUpload(self, key, metadata)
 
-    def copy(self, source_key: str, target_key: str, metadata: dict[str, str]) -> None:
-        target = self.bucket.blob(target_key)
-        target.metadata = metadata
-        token, _, _ = target.rewrite(self.bucket.blob(source_key), retry=self.retry)
-        while token is not None:
-            token, _, _ = target.rewrite(self.bucket.blob(source_key), token=token, retry=self.retry)
-
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
 
@@ -255,38 +302,61 @@ class _GCSPartUpload:
 
     def __init__(self, store: GCSStore, key: str, metadata: dict[str, str]):
         self.store, self.key, self.metadata = store, key, metadata
-        self.parts: dict[int, str] = {}
+        self.parts: dict[int, tuple[str, int, int]] = {}  # number: part object, crc32c, size
         self.lock = threading.Lock()
 
-    def _part_key(self, number: int) -> str:
-        return f"{self.key}.part-{number:06d}"
-
     def upload_part(self, number: int, data: bytes) -> None:
-        self.store.put_bytes(self._part_key(number), data)
-        with self.lock:
-            self.parts[number] = self._part_key(number)
+        from awscrt.checksums import crc32c
 
-    def complete(self) -> None:
+        crc = crc32c(data)
+        # A resumable upload in one chunk sends ``data`` as it is (a multipart upload would copy it), with the
+        # crc32c in its metadata: GCS refuses to finish an upload whose bytes do not match it.
+        chunk_size = -(-len(data) // RESUMABLE_CHUNK_UNIT) * RESUMABLE_CHUNK_UNIT
+        blob = self.store.bucket.blob(f"{self.key}.part-{number:06d}", chunk_size=chunk_size)
+        blob.upload_from_file(
+            io.BytesIO(data),
+            checksum=None,
+            crc32c_checksum_value=crc_base64(crc, 4),
+            retry=self.store.retry,
+            timeout=CLIENT_RETRY_SECONDS,
+        )
+        with self.lock:
+            self.parts[number] = (blob.name, crc, len(data))
+        _checked(self.store, blob.name, "crc32c", blob.crc32c, crc_base64(crc, 4))  # before it is composed
+
+    def complete(self) -> str:
+        from awscrt.checksums import combine_crc32c
+
+        numbers = sorted(self.parts)
+        sent = crc_base64(_combined([self.parts[n][1:] for n in numbers], combine_crc32c), 4)
         bucket = self.store.bucket
-        sources = [bucket.blob(self.parts[n]) for n in sorted(self.parts)]
-        intermediates = []
-        while len(sources) > self.COMPOSE_LIMIT:
-            merged = []
-            for index in range(0, len(sources), self.COMPOSE_LIMIT):
-                group = bucket.blob(f"{self.key}.compose-{len(intermediates):06d}")
-                group.compose(sources[index : index + self.COMPOSE_LIMIT], retry=self.store.retry)
-                intermediates.append(group.name)
-                merged.append(group)
-            sources = merged
+        sources = [bucket.blob(self.parts[n][0]) for n in numbers]
+        intermediates: list[str] = []
         target = bucket.blob(self.key)
-        target.metadata = self.metadata
-        target.compose(sources, retry=self.store.retry)
-        for key in [*self.parts.values(), *intermediates]:
-            self.store.delete(key)
+        try:
+            while len(sources) > self.COMPOSE_LIMIT:
+                merged = []
+                for index in range(0, len(sources), self.COMPOSE_LIMIT):
+                    group = bucket.blob(f"{self.key}.compose-{len(intermediates):06d}")
+                    group.compose(sources[index : index + self.COMPOSE_LIMIT], retry=self.store.retry)
+                    intermediates.append(group.name)
+                    merged.append(group)
+                sources = merged
+            target.metadata = self.metadata
+            target.compose(sources, retry=self.store.retry)
+        finally:
+            self.abort()
+            for name in intermediates:
+                self.store.delete(name)
+        return _checked(self.store, self.key, "crc32c", target.crc32c, sent)
 
     def abort(self) -> None:
-        for key in self.parts.values():
-            self.store.delete(key)
+        """Delete the part objects uploaded so far."""
+        with self.lock:
+            names = [name for name, _, _ in self.parts.values()]
+            self.parts.clear()
+        for name in names:
+            self.store.delete(name)
 
 
 class AzureBlobStore:
@@ -353,23 +423,7 @@ class AzureBlobStore:
         return list(self.container.list_blob_names(name_starts_with=prefix))
 
     def begin_upload(self, key: str, metadata: dict[str, str]) -> PartUpload:
-        return _AzurePartUpload(self.container.get_blob_client(key), metadata)
-
-    def copy(self, source_key: str, target_key: str, metadata: dict[str, str]) -> None:
-        # A copy inside one storage account is authorised by the account's own credential. It is started
-        # asynchronously (the synchronous Copy Blob From URL takes sources up to 256 MiB only) and polled.
-        source = self.container.get_blob_client(source_key)
-        target = self.container.get_blob_client(target_key)
-        copy = target.start_copy_from_url(source.url, metadata=metadata)
-        deadline = time.monotonic() + COPY_TIMEOUT_SECONDS
-        while copy["copy_status"] == "pending":
-            if time.monotonic() > deadline:
-                target.abort_copy(copy["copy_id"])
-                raise TimeoutError(f"copying {self.url(source_key)} did not finish in {COPY_TIMEOUT_SECONDS} s")
-            time.sleep(0.5)
-            copy = {"copy_status": target.get_blob_properties().copy.status, "copy_id": copy["copy_id"]}
-        if copy["copy_status"] != "success":
-            raise RuntimeError(f"copying {self.url(source_key)} to {self.url(target_key)}: {copy['copy_status']}")
+        return _AzurePartUpload(self, key, metadata)
 
     def delete(self, key: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -381,24 +435,42 @@ class AzureBlobStore:
 
 
 class _AzurePartUpload:
-    """Blocks are staged uncommitted (invisible) and committed as one list at the end."""
+    """Blocks are staged uncommitted (invisible), each with its MD5, and committed as one list at the end."""
 
-    def __init__(self, blob, metadata: dict[str, str]):
-        self.blob, self.metadata = blob, metadata
-        self.block_ids: dict[int, str] = {}
+    def __init__(self, store: AzureBlobStore, key: str, metadata: dict[str, str]):
+        self.store, self.key, self.metadata = store, key, metadata
+        self.blob = store.container.get_blob_client(key)
+        self.blocks: dict[int, tuple[str, int]] = {}  # number: block id, size
         self.lock = threading.Lock()
 
     def upload_part(self, number: int, data: bytes) -> None:
-        block_id = base64.b64encode(f"{number:010d}".encode()).decode()
-        self.blob.stage_block(block_id, data)
-        with self.lock:
-            self.block_ids[number] = block_id
+        from azure.core.exceptions import HttpResponseError
+        from azure.storage.blob import StorageErrorCode
 
-    def complete(self) -> None:
+        block_id = base64.b64encode(f"{number:010d}".encode()).decode()
+        try:
+            self.blob.stage_block(block_id, data, validate_content=True)  # sent with the block's MD5
+        except HttpResponseError as exc:
+            if exc.error_code != StorageErrorCode.MD5_MISMATCH:
+                raise
+            md5 = getattr(exc, "additional_info", None) or {}
+            raise ChecksumMismatch(
+                f"{self.store.url(self.key)}: block {number} refused by Put Block: it arrived with MD5 "
+                f"{md5.get('servercalculatedmd5')}, but the bytes sent have MD5 {md5.get('userspecifiedmd5')}"
+            ) from None
+        with self.lock:
+            self.blocks[number] = (block_id, len(data))
+
+    def complete(self) -> str:
         from azure.storage.blob import BlobBlock
 
-        blocks = [BlobBlock(block_id=self.block_ids[n]) for n in sorted(self.block_ids)]
-        self.blob.commit_block_list(blocks, metadata=self.metadata)
+        staged = [self.blocks[n] for n in sorted(self.blocks)]
+        self.blob.commit_block_list([BlobBlock(block_id=block_id) for block_id, _ in staged], metadata=self.metadata)
+        committed, _ = self.blob.get_block_list("committed")
+        if [(block.id, block.size) for block in committed] != staged:
+            self.store.delete(self.key)
+            raise ChecksumMismatch(f"{self.store.url(self.key)}: the committed blocks are not those staged; deleted")
+        return f"{len(staged)} blocks, each checked against its MD5 on Put Block"
 
     def abort(self) -> None:
         """Uncommitted blocks are discarded by the service; nothing was ever visible."""

@@ -8,8 +8,8 @@ For each model version registered in a region, every region's copy is classified
 - ``corrupt``: a file whose bytes no longer hash to the manifest's SHA-256.
 
 A drifted copy is repaired from a copy that was just verified ``ok`` (the source region's if it is ok):
-its manifest is deleted first, so it stops being a finished replica, then the bad files are copied again
-through staging, verified and published as in normal replication.
+its manifest is deleted first, so it stops being a finished replica, then the bad files are deleted, copied
+again, verified and published as in normal replication (``include.replication.replicate``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from include.catalogue import Catalogue
 from include.clouds.objectstore import ObjectStore, store_for
 from include.replication.manifest import MANIFEST_NAME, MODELS_PREFIX, Manifest, manifest_key
-from include.replication.replicate import Replica, copy_to_staging, read_manifest, settings_of, verify_and_publish
+from include.replication.replicate import Replica, copy_version, read_manifest, settings_of, verify_and_publish
 from include.replication.status import StatusRow, StatusStore, as_utc
 from include.replication.transfer import TransferSettings, sha256_of
 
@@ -83,8 +83,8 @@ def _repair(target: ObjectStore, source: ObjectStore, manifest: Manifest, bad_fi
     for path in bad_files:
         target.delete(manifest.key(path))
     replica = Replica(manifest, source, target)
-    staged = copy_to_staging(replica, settings)["staged"]
-    verify_and_publish(replica, staged, settings)
+    copy_version([replica], settings)
+    verify_and_publish(replica, settings)
 
 
 def audit_version(catalogue: Catalogue, version: dict, repair: bool = True) -> list[Finding]:

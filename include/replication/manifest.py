@@ -19,7 +19,6 @@ from include.errors import InvalidModelVersion
 MODELS_PREFIX = "models"
 MANIFEST_NAME = "_manifest.json"
 SIGNATURE_NAME = "_manifest.sig"  # the release step's signature over the manifest's bytes (include.replication.signing)
-STAGING_PREFIX = "_staging"
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -1,22 +1,25 @@
 """The steps of the replication DAG, as plain functions of the catalogue (the DAG file only wires them).
 
 ``plan`` turns a run's input (its ``conf``, or the registry events that started it) into one item per model
-version, naming the target regions still to do; ``copy`` and ``verify`` handle one item each and record the
-status of each of its targets. ``verify`` also moves the rollout pointer (``include.replication.rollout``) of
-every region it published to, and of the source region.
+version, naming the target regions this run claimed, and only then acknowledges the events; ``copy`` and
+``verify`` handle one item each and record the status of each of its targets. ``verify`` also moves the
+rollout pointer (``include.replication.rollout``) of every region it published to, and of the source region.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from include.catalogue import Catalogue
-from include.clouds.objectstore import store_for
+from include.clouds.objectstore import ObjectStore, store_for
 from include.errors import InvalidRequest, SourceMissing
+from include.replication.events import acknowledge
+from include.replication.manifest import Manifest
 from include.replication.replicate import (
     Replica,
-    copy_to_staging,
+    copy_version,
     load_source_manifest,
     read_manifest,
     settings_of,
@@ -28,8 +31,9 @@ from include.replication.status import StatusStore
 
 log = logging.getLogger(__name__)
 
-# Each run maps copy and verify over model versions; keep well under Airflow's max_map_length.
-MAX_ITEMS_PER_RUN = 256
+# A run takes at most this many event messages, each asking for one model version, so it maps copy and
+# verify over at most this many items (well under Airflow's max_map_length); the rest stay on the queue.
+MAX_EVENTS_PER_RUN = 256
 
 
 def requests_of_run(catalogue: Catalogue, conf: dict, event_bodies: list[str]) -> list[ReplicationRequest]:
@@ -57,30 +61,34 @@ def requests_of_run(catalogue: Catalogue, conf: dict, event_bodies: list[str]) -
     return merged
 
 
-def plan(catalogue: Catalogue, conf: dict, event_bodies: list[str], run_id: str) -> list[dict]:
-    """One item per model version with targets still to replicate, each target recorded as ``pending``.
+def plan(
+    catalogue: Catalogue, conf: dict, messages: list[dict], run_is_active: Callable[[str], bool], run_id: str
+) -> list[dict]:
+    """One item per model version with the targets this run claimed, then the run's event messages deleted.
 
-    A target that already holds the same manifest is left alone, so duplicate events copy nothing. A request
-    whose source is missing is rejected at once (recorded ``failed``, no copy attempted); the others go ahead.
+    ``messages`` are the SQS messages that started the run (none for a run from its conf). Each target is
+    claimed in the status table (``pending``, held by ``run_id``) before any message is acknowledged, so a
+    request is on record before it leaves the queue. A target that already holds the same manifest is left
+    alone, and so is one another run holds for the same content (``run_is_active`` tells whether that run is
+    still going; a finished run's hold is taken over), so duplicate and redelivered events copy nothing. A
+    request whose source is missing is rejected at once (recorded ``failed``); the others go ahead. Messages
+    beyond ``MAX_EVENTS_PER_RUN`` are left on the queue for a later run.
     """
     status = StatusStore.from_connection(catalogue.replication.state_connection)
+    stores = {region.name: store_for(region) for region in catalogue.regions}  # one client each, not one a check
+    taken, left = messages[:MAX_EVENTS_PER_RUN], messages[MAX_EVENTS_PER_RUN:]
+    if left:
+        log.warning("%d event(s) left on the queue for a later run: a run takes %d", len(left), MAX_EVENTS_PER_RUN)
     items = []
-    for request in requests_of_run(catalogue, conf, event_bodies):
+    for request in requests_of_run(catalogue, conf, [message["Body"] for message in taken]):
         try:
-            manifest = load_source_manifest(catalogue.region(request.source_region), request.model, request.version)
+            targets = _claim_targets(catalogue, stores, status, request, run_is_active, run_id)
         except SourceMissing as exc:
             log.error("rejected %s/%s: %s", request.model, request.version, exc)
             for target in request.targets:
                 status.record(request.model, request.version, target, request.source_region, "failed",
                               run_id=run_id, message=str(exc))  # fmt: skip
             continue
-        targets = []
-        for target in request.targets:
-            existing = read_manifest(store_for(catalogue.region(target)), request.model, request.version)
-            if existing is not None and existing.total_sha256 == manifest.total_sha256:
-                log.info("%s/%s is already replicated to %s: nothing to do", request.model, request.version, target)
-                continue
-            targets.append(target)
         if targets:
             items.append(
                 {
@@ -91,61 +99,122 @@ def plan(catalogue: Catalogue, conf: dict, event_bodies: list[str], run_id: str)
                     "event_time": request.event_time,
                 }
             )
-    if len(items) > MAX_ITEMS_PER_RUN:
-        raise InvalidRequest(f"{len(items)} model versions in one run; at most {MAX_ITEMS_PER_RUN} are mapped per run")
-    for item in items:
-        for target in item["targets"]:
-            status.record(
-                item["model"],
-                item["version"],
-                target,
-                item["source_region"],
-                "pending",
-                event_time=datetime.fromisoformat(item["event_time"]) if item["event_time"] else None,
-                run_id=run_id,
-            )
+    if taken:
+        acknowledge(catalogue, catalogue.events.queue_url, taken)
     log.info("planned %d replica(s): %s", len(items), [label(i) for i in items])
     return items
+
+
+def _claim_targets(
+    catalogue: Catalogue,
+    stores: dict[str, ObjectStore],
+    status: StatusStore,
+    request: ReplicationRequest,
+    run_is_active: Callable[[str], bool],
+    run_id: str,
+) -> list[str]:
+    """The targets of ``request`` this run claimed; ``SourceMissing`` if the source lacks the version.
+
+    The source's manifest is read first; the files it lists are checked (``load_source_manifest``) only once a
+    target is claimed, so that an event for a version already replicated or claimed costs one read.
+    """
+    source = catalogue.region(request.source_region)
+    # No manifest: load_source_manifest raises SourceMissing, naming the manifest it looked for.
+    manifest = read_manifest(stores[source.name], request.model, request.version) or load_source_manifest(
+        source, request.model, request.version
+    )
+    targets = [
+        target
+        for target in request.targets
+        if _claim_target(stores[target], status, request, target, manifest, run_is_active, run_id)
+    ]
+    if targets:
+        load_source_manifest(source, request.model, request.version)  # every listed file there, at its size
+    return targets
+
+
+def _claim_target(
+    store: ObjectStore,
+    status: StatusStore,
+    request: ReplicationRequest,
+    target: str,
+    manifest: Manifest,
+    run_is_active: Callable[[str], bool],
+    run_id: str,
+) -> bool:
+    """Whether this run is to replicate ``request`` to ``target`` (whose object store is ``store``): the target
+    lacks the manifest and the run holds its claim, won outright or taken over from a run that is over or
+    whose verified copy has gone."""
+    what = f"{request.model}/{request.version} -> {target}"
+    if _holds_manifest(store, manifest):
+        log.info("%s is already replicated: nothing to do", what)
+        return False
+    event_time = datetime.fromisoformat(request.event_time) if request.event_time else None
+    claim = status.claim(request.model, request.version, target, request.source_region, manifest.total_sha256,
+                         run_id, event_time=event_time)  # fmt: skip
+    holder = claim.row
+    if not claim.won:
+        stale = (
+            not _holds_manifest(store, manifest)  # a verified copy has gone since
+            if holder.state == "verified"
+            else holder.run_id is None or not run_is_active(holder.run_id)  # its run ended, not releasing it
+        )
+        if stale:
+            log.warning("%s: taking over from run %s (%s, no longer going on)", what, holder.run_id, holder.state)
+            claim = status.claim(request.model, request.version, target, request.source_region,
+                                 manifest.total_sha256, run_id, event_time=event_time, replacing=holder)  # fmt: skip
+    if not claim.won:
+        log.info("%s is %s by run %s: nothing to do", what, claim.row.state, claim.row.run_id)
+    return claim.won
+
+
+def _holds_manifest(store: ObjectStore, manifest: Manifest) -> bool:
+    """Whether ``store`` holds a finished replica of ``manifest`` (the same manifest total)."""
+    existing = read_manifest(store, manifest.model, manifest.version)
+    return existing is not None and existing.total_sha256 == manifest.total_sha256
 
 
 def label(item: dict) -> str:
     return f"{item['model']}/{item['version']} -> {', '.join(item['targets'])}"
 
 
-def _replica(catalogue: Catalogue, item: dict, target: str) -> Replica:
+def _replicas(catalogue: Catalogue, item: dict) -> list[Replica]:
+    """The item's version from its source to each of its targets, in the order of ``targets``."""
     source = catalogue.region(item["source_region"])
     manifest = load_source_manifest(source, item["model"], item["version"])
-    return Replica(manifest, store_for(source), store_for(catalogue.region(target)))
+    source_store = store_for(source)
+    return [Replica(manifest, source_store, store_for(catalogue.region(target))) for target in item["targets"]]
 
 
 def copy(catalogue: Catalogue, item: dict, run_id: str) -> dict:
-    """Stream the version's files into each target's staging area; returns the item plus what was staged."""
+    """Stream the version's files to their final keys in every target, one read of the source feeding all;
+    returns the item plus, per target, the files copied (the version is not a replica before ``verify``)."""
     status = StatusStore.from_connection(catalogue.replication.state_connection)
-    staged = {}
     for target in item["targets"]:
         status.record(item["model"], item["version"], target, item["source_region"], "copying", run_id=run_id)
-        result = copy_to_staging(_replica(catalogue, item, target), settings_of(catalogue))
-        log.info("%s -> %s: staged %s, already published %s", item["model"], target, result["staged"],
+    results = copy_version(_replicas(catalogue, item), settings_of(catalogue))
+    for target, result in results.items():
+        log.info("%s -> %s: copied %s, already published %s", item["model"], target, result["copied"],
                  result["skipped"])  # fmt: skip
-        staged[target] = result["staged"]
-    return {**item, "staged": staged}
+    return {**item, "copied": {target: result["copied"] for target, result in results.items()}}
 
 
 def verify(catalogue: Catalogue, item: dict, run_id: str) -> dict:
-    """Check every staged file, publish, record each target ``verified`` and move the rollout pointers.
+    """Check every file in each target (read back where the region says ``read_back``), publish the manifest,
+    record each target ``verified`` and move the rollout pointers.
 
     Returns the item with ``rollouts``: the regions whose pointer now names this version.
     """
     status = StatusStore.from_connection(catalogue.replication.state_connection)
     rollouts = []
-    for target in item["targets"]:
-        replica = _replica(catalogue, item, target)
-        result = verify_and_publish(replica, item["staged"][target], settings_of(catalogue))
+    replicas = _replicas(catalogue, item)
+    for target, replica in zip(item["targets"], replicas, strict=True):
+        result = verify_and_publish(replica, settings_of(catalogue))
         status.record(item["model"], item["version"], target, item["source_region"], "verified",
                       sha256=result["sha256"], size=result["bytes"], run_id=run_id)  # fmt: skip
         if promote(replica.target, replica.manifest, reason=f"verified by {run_id}"):
             rollouts.append(target)
-    if promote(replica.source, replica.manifest, reason=f"registered; replicated by {run_id}"):
+    if promote(replicas[0].source, replicas[0].manifest, reason=f"registered; replicated by {run_id}"):
         rollouts.append(item["source_region"])
     return {**item, "rollouts": rollouts}
 

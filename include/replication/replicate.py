@@ -1,28 +1,35 @@
-"""Replicating one model version to one region: copy to staging, verify what landed, publish.
+"""Replicating one model version to its target regions: one pass over the source, verify, manifest last.
 
-1. ``copy_to_staging`` streams each file from the source region into ``_staging/<model>/<version>/...`` of
-   the target, hashing as it reads. A file whose published copy already carries the manifest's SHA-256 is
-   skipped, so a re-run copies nothing twice.
-2. ``verify_and_publish`` reads every staged file back and compares its SHA-256 with the manifest. A
-   mismatch deletes the staged file and fails, naming the file and both checksums; a later attempt finds
-   the staged file gone and copies it again from the source. When all match, each file is copied
-   server-side to its final key; then the source's signature, if it has one, and last the source's manifest,
-   byte for byte (the signature is over those bytes): only then is the version a finished replica, so no
-   partial or unverified object is ever visible as one.
+1. ``copy_version`` reads each file from the source region once and streams it straight to its final key in
+   every target that lacks it, through the store's invisible upload (S3 multipart, Azure uncommitted blocks,
+   GCS parts composed at the end), hashing it as it reads. An upload is completed only if the source's bytes
+   hash to the manifest's SHA-256, and the store then checks it by its own checksums
+   (``include.clouds.objectstore``): a mismatch deletes the object and fails, naming both. A file whose object
+   already carries the manifest's size and SHA-256 is skipped, so a retry copies only what is missing; a
+   target that fails does not stop the others. A target holding the manifest of other content (the version
+   registered again) has it deleted first, before any of its files is overwritten.
+2. ``verify_and_publish`` makes sure every file is there in one target (copying again any a failed check
+   deleted) and, in a region whose ``verification`` is ``read_back`` (a store that completes uploads whatever
+   checksums they carry), reads each back and compares its SHA-256 with the manifest; a mismatch deletes the
+   object and fails, naming the file and both checksums, and the next attempt copies it again. Then the
+   source's signature, if it has one, and last the source's manifest are written, byte for byte (the
+   signature is over those bytes): only then is the version a finished replica, so no partial or unverified
+   version is ever visible as one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from include.catalogue import Catalogue, Region
 from include.clouds.objectstore import SHA256_METADATA, ObjectStore, store_for
-from include.errors import ObjectNotFound, SourceMissing
-from include.replication.manifest import STAGING_PREFIX, Manifest, ModelFile, manifest_key, signature_key
-from include.replication.transfer import ChecksumMismatch, Progress, TransferSettings, copy_object, sha256_of
+from include.errors import ChecksumMismatch, ObjectNotFound, SourceMissing
+from include.replication.manifest import Manifest, ModelFile, manifest_key, signature_key
+from include.replication.transfer import TransferSettings, copy_object, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +41,6 @@ class Replica:
     manifest: Manifest
     source: ObjectStore
     target: ObjectStore
-
-    def staging_key(self, path: str) -> str:
-        return f"{STAGING_PREFIX}/{self.manifest.model}/{self.manifest.version}/{path}"
 
 
 def settings_of(catalogue: Catalogue) -> TransferSettings:
@@ -77,79 +81,81 @@ def load_source_manifest(region: Region, model: str, version: str) -> Manifest:
 
 
 def is_published(store: ObjectStore, manifest: Manifest, model_file: ModelFile) -> bool:
-    """The final object exists with the manifest's size and SHA-256 recorded at its verified publication."""
+    """The final object exists with the manifest's size and the SHA-256 its checked upload recorded."""
     info = store.head(manifest.key(model_file.path))
     return info is not None and info.size == model_file.size and info.metadata.get(SHA256_METADATA) == model_file.sha256
 
 
-def stage_file(replica: Replica, model_file: ModelFile, settings: TransferSettings) -> Progress:
-    """Stream one file from the source into the target's staging area, hashing it on the way."""
-    return copy_object(
-        replica.source,
-        replica.manifest.key(model_file.path),
-        replica.target,
-        replica.staging_key(model_file.path),
-        model_file.size,
-        model_file.sha256,
-        {SHA256_METADATA: model_file.sha256},
-        settings,
-    )
+def unpublish_other_content(replica: Replica) -> None:
+    """Delete the target's manifest (then signature) of this version if it lists other content."""
+    found = read_manifest(replica.target, replica.manifest.model, replica.manifest.version)
+    if found is not None and found.total_sha256 != replica.manifest.total_sha256:
+        log.warning("%s holds other content of %s %s (registered again): un-publishing it before copying",
+                    replica.target.region.name, replica.manifest.model, replica.manifest.version)  # fmt: skip
+        replica.target.delete(manifest_key(replica.manifest.model, replica.manifest.version))
+        replica.target.delete(signature_key(replica.manifest.model, replica.manifest.version))
 
 
-def copy_to_staging(replica: Replica, settings: TransferSettings) -> dict:
-    """Stream every file not yet published into staging; return what was staged and skipped."""
-    staged, skipped, copied_bytes, seconds = [], [], 0, 0.0
-    try:
-        for model_file in replica.manifest.files:
-            if is_published(replica.target, replica.manifest, model_file):
-                log.info("%s already published with SHA-256 %s: skipped", model_file.path, model_file.sha256)
-                skipped.append(model_file.path)
+def copy_version(replicas: Sequence[Replica], settings: TransferSettings) -> dict[str, dict]:
+    """Copy every file not yet published in each target, one read of the source feeding all of them.
+
+    The replicas share one manifest and source. Returns per target region the paths copied and skipped.
+    A target that fails is left out of the remaining files while the others go on; then its error is
+    raised (the first, if several failed).
+    """
+    manifest, source = replicas[0].manifest, replicas[0].source
+    for replica in replicas:
+        unpublish_other_content(replica)
+    results = {replica.target.region.name: {"copied": [], "skipped": []} for replica in replicas}
+    failed: dict[str, BaseException] = {}
+    for model_file in manifest.files:
+        targets = []
+        for replica in replicas:
+            name = replica.target.region.name
+            if name in failed:
                 continue
-            progress = stage_file(replica, model_file, settings)
-            staged.append(model_file.path)
-            copied_bytes += progress.done
-            seconds += progress.elapsed
-    except BaseException:
-        for path in staged:  # an attempt that fails leaves nothing behind
-            replica.target.delete(replica.staging_key(path))
-        raise
-    return {
-        "staged": staged,
-        "skipped": skipped,
-        "bytes": copied_bytes,
-        "mib_per_s": round(copied_bytes / 2**20 / seconds, 1) if seconds else None,
-    }
+            if is_published(replica.target, manifest, model_file):
+                log.info("%s already published in %s with SHA-256 %s: skipped", model_file.path, name,
+                         model_file.sha256)  # fmt: skip
+                results[name]["skipped"].append(model_file.path)
+            else:
+                targets.append(replica.target)
+        if not targets:
+            continue
+        metadata = {SHA256_METADATA: model_file.sha256}
+        key = manifest.key(model_file.path)
+        outcome = copy_object(source, key, model_file.size, model_file.sha256, targets, metadata, settings)
+        for target in targets:
+            if target in outcome.failed:
+                failed[target.region.name] = outcome.failed[target]
+            else:
+                results[target.region.name]["copied"].append(model_file.path)
+    if failed:
+        raise next(iter(failed.values()))
+    return results
 
 
-def verify_and_publish(replica: Replica, staged: list[str], settings: TransferSettings) -> dict:
-    """Verify every staged file by reading it back, then publish them and write the manifest last."""
-    files = {f.path: f for f in replica.manifest.files}
-    for path in staged:
-        model_file = files[path]
-        key = replica.staging_key(path)
-        if replica.target.head(key) is None:
-            log.warning("%s is gone (discarded by a failed verification): copying it again", replica.target.url(key))
-            stage_file(replica, model_file, settings)
-        landed = sha256_of(replica.target, key, model_file.size, settings)
-        if landed != model_file.sha256:
-            replica.target.delete(key)
-            raise ChecksumMismatch(
-                f"{path} of {replica.manifest.model} {replica.manifest.version} landed in "
-                f"{replica.target.region.name} with SHA-256 {landed}, but the manifest says {model_file.sha256}; "
-                "the staged copy was deleted and the next attempt copies it again"
-            )
-        log.info("verified %s: SHA-256 %s", replica.target.url(key), landed)
-    for path in staged:
-        metadata = {SHA256_METADATA: files[path].sha256}
-        replica.target.copy(replica.staging_key(path), replica.manifest.key(path), metadata)
-        replica.target.delete(replica.staging_key(path))
-    unpublished = [f.path for f in replica.manifest.files if not is_published(replica.target, replica.manifest, f)]
-    if unpublished:
-        raise ChecksumMismatch(
-            f"not published with the manifest's SHA-256 in {replica.target.region.name}: {unpublished}"
-        )
+def verify_and_publish(replica: Replica, settings: TransferSettings) -> dict:
+    """Make sure every file is published and verified in the target, then write its manifest last."""
+    manifest, target = replica.manifest, replica.target
+    missing = [f.path for f in manifest.files if not is_published(target, manifest, f)]
+    if missing:
+        log.warning("%s lacks %s (deleted by a failed check): copying again", target.region.name, missing)
+        copy_version([replica], settings)
+    if target.region.verification == "read_back":
+        for model_file in manifest.files:
+            key = manifest.key(model_file.path)
+            landed = sha256_of(target, key, model_file.size, settings)
+            if landed != model_file.sha256:
+                target.delete(key)
+                raise ChecksumMismatch(
+                    f"{model_file.path} of {manifest.model} {manifest.version} landed in {target.region.name} "
+                    f"with SHA-256 {landed}, but the manifest says {model_file.sha256}; the object was deleted "
+                    "and the next attempt copies it again"
+                )
+            log.info("read back %s: SHA-256 %s", target.url(key), landed)
     publish_manifest(replica)
-    return {"published": staged, "sha256": replica.manifest.total_sha256, "bytes": replica.manifest.total_size}
+    return {"verification": target.region.verification, "sha256": manifest.total_sha256, "bytes": manifest.total_size}
 
 
 def publish_manifest(replica: Replica) -> None:

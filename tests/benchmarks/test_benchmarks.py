@@ -39,6 +39,13 @@ def test_replication_sizes_run_without_a_platform():
     assert "for 4, 8 MiB" in lines[-1]
 
 
+def test_replication_sizes_with_every_region_on_azurite():
+    lines = run_benchmark("benchmarks/replication.py", "--sizes", "4", "--azurite-only")
+    assert any(line.startswith("every region on Azurite: ") for line in lines), lines
+    assert HEADLINE.match(lines[-1]), lines[-1]
+    assert "for 4 MiB" in lines[-1]
+
+
 @pytest.mark.skipif(shutil.which("rclone") is None, reason="needs rclone on PATH (.ci/run installs it from Debian)")
 def test_replication_against_rclone_runs_without_a_platform():
     lines = run_benchmark("benchmarks/replication.py", "--size-mib", "8")

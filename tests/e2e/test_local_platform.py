@@ -1,7 +1,9 @@
 """The README's platform command end to end: ``python -m localdev up``, a DAG run triggered through the REST
 API under a real scheduler, the demo model replicated by a registry event through the asset watcher,
 duplicate events that copy nothing, a region killed and failed over by the health DAG and failed back when it
-returns, the failover benchmark for one trial, ``up`` again (no change), and ``down`` (every process gone)."""
+returns, the failover benchmark for one trial, the lifecycle benchmark for one rollout and one corruption
+repaired on serving's report, a rollback through ``model_rollback``, ``up`` again (no change), and ``down``
+(every process gone)."""
 
 from __future__ import annotations
 
@@ -200,6 +202,44 @@ def check_demo_model_served(env: dict[str, str], state) -> None:
     assert "release-keys" not in (state / "connections.env").read_text()
 
 
+def check_lifecycle_benchmark(env: dict[str, str]) -> None:
+    """``benchmarks/lifecycle.py`` for one rollout and one corruption: a registry event rolls a new version out
+    to every region, and a copy damaged at rest is reported by serving, repaired by replica_repair and served
+    again, all under the real scheduler and triggerer."""
+    command = [sys.executable, "benchmarks/lifecycle.py", "--rollouts", "1", "--corruptions", "1"]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    lines = done.stdout.strip().splitlines()
+    assert any(re.match(r"^  rollout bench-\d+-00: every region serving after", line) for line in lines), lines
+    assert any(line.startswith("  corrupt gcp-europe-west1 ") for line in lines), lines
+    assert re.match(r"^Headline: p50 .+ serving again \(goal: .+\): (met|NOT met)$", lines[-1]), lines[-1]
+    print(f"lifecycle benchmark, one trial each: {lines[-1]}")
+
+
+def check_rollback(client: AirflowClient, env: dict[str, str]) -> None:
+    """model_rollback, triggered through the REST API, points every region back at the demo model's version 1
+    and serving follows; a version that is no finished replica is refused, and no pointer moves."""
+    with open(env["MLP_REGION_CATALOGUE"]) as catalogue_file:
+        endpoints = [region["serving_endpoint"] for region in yaml.safe_load(catalogue_file)["regions"]]
+
+    def served_versions() -> set[str]:
+        versions = set()
+        for endpoint in endpoints:
+            with urllib.request.urlopen(endpoint + "/ready", timeout=10) as answer:
+                versions.add(json.loads(answer.read())["version"])
+        return versions
+
+    assert served_versions() != {"1"}, "the lifecycle benchmark rolled a newer version out"
+    refused = client.trigger("model_rollback", {"model": "iris-classifier", "version": "404", "reason": "typo"})
+    assert client.wait_for_run("model_rollback", refused) == "failed"
+    before = served_versions()
+    run_id = client.trigger("model_rollback", {"model": "iris-classifier", "version": "1", "reason": "e2e rollback"})
+    assert client.wait_for_run("model_rollback", run_id) == "success"
+    started = time.monotonic()
+    wait_for(lambda: served_versions() == {"1"}, timeout=60, what="every region serving version 1 again")
+    print(f"rollback: every region serves version 1 {time.monotonic() - started:.1f} s after the run (was {before})")
+
+
 def check_cost_report(client: AirflowClient, topology: str) -> None:
     """``up`` unpaused cost_report; its first run, made by the scheduler, loads the seeded 90 days and reports."""
     started = time.monotonic()
@@ -288,6 +328,8 @@ def test_up_trigger_wiring_dag_down(tmp_path, topology):
         if topology == "embedded":  # the same DAGs run in production; once is enough for the time it takes
             check_failover_and_failback(client, env, state, topology)
             check_failover_benchmark(env)
+            check_lifecycle_benchmark(env)
+            check_rollback(client, env)
     finally:
         down = localdev(env, "down", timeout=120)
         if topology == "production":

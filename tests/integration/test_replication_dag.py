@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 
 import pytest
 
 from include.catalogue import load_catalogue
 from include.clouds.objectstore import store_for
+from include.replication.manifest import manifest_key
 from include.replication.replicate import read_manifest, register_model_version
 from include.replication.rollout import read_pointer
 from include.replication.status import StatusStore
@@ -50,7 +52,8 @@ def test_multi_file_model_fans_out_to_both_clouds(local_clouds, airflow_db, repl
         for path, data in files.items():
             landed = store.get_bytes(f"models/fraud-detector/1/{path}")
             assert hashlib.sha256(landed).hexdigest() == hashlib.sha256(data).hexdigest()
-        assert not [key for key in store.list_keys("_staging/")], "staging left behind"
+        expected = sorted([*(manifest.key(path) for path in files), "models/fraud-detector/1/_manifest.json"])
+        assert sorted(store.list_keys("models/fraud-detector/1/")) == expected, "part objects left behind"
     for region in catalogue.regions:  # every region now serves the version
         pointer = read_pointer(store_for(region), "fraud-detector")
         assert (pointer.version, pointer.manifest_sha256, pointer.set_by) == ("1", manifest.total_sha256, "replication")
@@ -85,3 +88,23 @@ def test_unknown_conf_field_fails_the_run_naming_it(local_clouds, airflow_db, re
     dag_run = replication_dag.test(run_conf={"modle": "fraud-detector", "version": "1"})
     assert dag_run.state == "failed"
     assert task_states(dag_run)["plan"] == "failed"
+
+
+def test_replication_run_for_an_unregistered_version_fails_and_records_why(local_clouds, airflow_db, replication_dag):
+    """The DAG run for a version that was never registered: plan rejects it (recorded ``failed`` with the
+    manifest it looked for, nothing copied) and the summary fails the run."""
+    model = f"dag-missing-{uuid.uuid4().hex[:10]}"
+    catalogue = load_catalogue()
+    dag_run = replication_dag.test(run_conf={"model": model, "version": "1"})
+
+    states = task_states(dag_run)
+    url = store_for(catalogue.primary).url(manifest_key(model, "1"))
+    rows = StatusStore.from_connection(catalogue.replication.state_connection).rows(model, "1")
+    assert {row.region for row in rows} == {"gcp-europe-west1", "azure-eastus"}
+    for row in rows:
+        assert row.state == "failed"
+        assert url in row.message
+    assert states["plan"] == "success"
+    assert states["copy"] == states["verify"] == "skipped", states  # mapped over nothing
+    assert states["summary"] == "failed", states
+    assert dag_run.state == "failed", states
