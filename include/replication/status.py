@@ -159,8 +159,11 @@ class StatusStore:
         statement = self._insert().values(**key, **values, event_time=event_time)
         updated = values | {"event_time": sa.func.coalesce(statement.excluded.event_time, held.event_time)}
         statement = statement.on_conflict_do_update(index_elements=list(key), set_=updated, where=sa.or_(*free))
+        # RETURNING says whether a row was written: psycopg 3 (the postgres provider's driver) reports no
+        # rowcount for this statement.
+        statement = statement.returning(held.run_id)
         with self.engine.begin() as conn:  # the upsert first: it takes the write lock before the read
-            won = conn.execute(statement).rowcount == 1
+            won = conn.execute(statement).first() is not None
             row = conn.execute(sa.select(replication_status).filter_by(**key)).one()
         return Claim(won, StatusRow(**row._asdict()))
 

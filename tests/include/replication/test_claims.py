@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from include.replication.status import StatusStore, as_utc
 from include.state.migrate import upgrade_state_db
 
-POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+# psycopg 3, the driver of the postgres provider's engine (the platform reaches the state database through it)
+POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 SHA, OTHER_SHA = "ab" * 32, "cd" * 32
 KEY = ("fraud", "3", "gcp-europe-west1")
 SOURCE = "aws-us-west-2"
