@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-import uuid
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -17,27 +16,9 @@ import sqlalchemy as sa
 from include.replication.status import StatusStore, as_utc
 from include.state.migrate import upgrade_state_db
 
-# psycopg 3, the driver of the postgres provider's engine (the platform reaches the state database through it)
-POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 SHA, OTHER_SHA = "ab" * 32, "cd" * 32
 KEY = ("fraud", "3", "gcp-europe-west1")
 SOURCE = "aws-us-west-2"
-
-
-@pytest.fixture(scope="module")
-def postgres_server():
-    """The local PostgreSQL server (trust auth, user postgres), in autocommit for CREATE/DROP DATABASE."""
-    engine = sa.create_engine(
-        f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError as exc:
-        engine.dispose()
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (user postgres) is unreachable: {str(exc).splitlines()[0]}")
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -48,16 +29,9 @@ def url(request, tmp_path):
         upgrade_state_db(url)
         yield url
         return
-    server = request.getfixturevalue("postgres_server")
-    name = f"mlp_claims_test_{uuid.uuid4().hex[:12]}"
-    with server.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        upgrade_state_db(f"{POSTGRES_SERVER}/{name}")
-        yield f"{POSTGRES_SERVER}/{name}"
-    finally:
-        with server.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    url = request.getfixturevalue("postgres_url")
+    upgrade_state_db(url)
+    yield url
 
 
 @pytest.fixture

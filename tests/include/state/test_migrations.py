@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,37 +18,6 @@ from include.state import migrate
 from include.state.__main__ import main
 from include.state.migrate import VERSION_TABLE, head_revision, upgrade_state_db
 from include.state.schema import metadata
-
-POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> sa.Engine:
-    """The local PostgreSQL server (trust auth, user postgres), in autocommit for CREATE/DROP DATABASE."""
-    engine = sa.create_engine(
-        f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError as exc:
-        engine.dispose()
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (user postgres) is unreachable: {str(exc).splitlines()[0]}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def postgres_url(postgres_server: sa.Engine):
-    """A throwaway database of its own, dropped afterwards."""
-    name = f"mlp_state_test_{uuid.uuid4().hex[:12]}"
-    with postgres_server.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{POSTGRES_SERVER}/{name}"
-    finally:
-        with postgres_server.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
