@@ -178,7 +178,9 @@ class HealthConfig(_Strict):
     unhealthy_after_failures: int = Field(default=3, ge=1, description="failed rounds in a row before UNHEALTHY")
     unhealthy_after_seconds: float = Field(default=10, ge=0, description="...and failing at least this long")
     healthy_after_successes: int = Field(default=3, ge=1, description="good rounds in a row to leave DEGRADED")
-    watch_seconds: int = Field(default=300, ge=10, description="how long one health-DAG run watches")
+    rerequest_seconds: int = Field(
+        default=300, ge=10, description="while a state asks for a move not made yet, request it again this often"
+    )
 
     @property
     def required_quorum(self) -> int:

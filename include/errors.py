@@ -92,6 +92,10 @@ class MoveRefused(RuntimeError):
     """A traffic move was refused by a safety rule; the message says which, and nothing was changed."""
 
 
+class TrafficLockTimeout(RuntimeError):
+    """The traffic lock stayed held by another move for too long; nothing was changed (the task retries)."""
+
+
 class ConcurrentStateChange(RuntimeError):
     """Another writer changed a region's state since it was read; nothing was written."""
 

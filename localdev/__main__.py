@@ -23,6 +23,7 @@ from localdev.airflow_local import (
     TOPOLOGIES,
     AirflowSettings,
     airflow_env,
+    component_commands,
     local_secrets,
     prepare_backends,
     start_airflow,
@@ -35,7 +36,7 @@ from localdev.serving import serving_name, start_serving, wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EMULATORS = ["moto", "azurite", "fake-gcs", "bigquery", "cost-management"]
-HEALTH_DAG = "region_health"
+HEALTH_DAG = "failover_moves"  # unpaused, its asset watcher probes the regions
 COST_DAG = "cost_report"
 
 
@@ -87,7 +88,7 @@ def _summary(settings: AirflowSettings, ports: EmulatorPorts, state_dir: Path, h
                 signed with the local release key in {state_dir / "release-keys"}
   Serving       {serving}
                 each serves its region's rolled-out version, trusting {trusted_keys_dir(state_dir)}
-  Failover      DAG region_health watches the regions: make failover-status
+  Failover      failover_moves' health watch probes the regions: make failover-status
   Cost report   {settings.api_url}/cost/  (Browse > Cost report) once cost_report's first run is done
   Logs          {state_dir / "logs"}
   Connections   source {state_dir / "connections.env"}
@@ -141,8 +142,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _start_health_watch(catalogue, settings: AirflowSettings, state_dir: Path) -> None:
-    """Unpause the health DAG once every region serves the demo model (so none is failed over at start), and
-    the cost DAG (whose right-sizing samples the serving processes)."""
+    """Unpause failover_moves once every region serves the demo model (so none is failed over at start), and
+    the cost DAG (whose right-sizing samples the serving processes). failover_moves' file is parsed again at
+    once: its health watch starts when a parse finds the DAG unpaused."""
     from localdev.api import AirflowClient
 
     readiness = wait_until_ready(catalogue, timeout=120)
@@ -153,7 +155,8 @@ def _start_health_watch(catalogue, settings: AirflowSettings, state_dir: Path) -
     for dag_id in (HEALTH_DAG, COST_DAG):
         client.wait_for_dag(dag_id)
         client.unpause(dag_id)
-    print(f"Every region serves the demo model; {HEALTH_DAG} is watching them.", flush=True)
+    client.reparse(HEALTH_DAG)
+    print(f"Every region serves the demo model; the health watch of {HEALTH_DAG} is watching them.", flush=True)
     print(f"{COST_DAG} runs now: its first run loads 90 days of the seeded billing.", flush=True)
 
 
@@ -224,19 +227,49 @@ def cmd_region(args: argparse.Namespace) -> int:
             print(f"{region} is not serving; nothing to kill.")
             return 0
         os.kill(pid, signal.SIGKILL)  # as when its node dies: no graceful shutdown
-        print(f"Killed the serving process of {region} (PID {pid}); region_health will fail it over.")
+        print(f"Killed the serving process of {region} (PID {pid}); the health watch fails it over.")
         return 0
     if pid is not None:
         print(f"{region} is already serving (PID {pid}).")
         return 0
     catalogue = load_catalogue()
+    restart_serving(table, catalogue, _platform_env(state_dir), region, DEMO_MODEL, trusted_keys_dir(state_dir))
+    print(f"{region} serves again; the health watch fails it back once it has been stable.")
+    return 0
+
+
+def _platform_env(state_dir: Path) -> dict[str, str]:
+    """The environment the running platform's processes were started with."""
+    catalogue = load_catalogue()
     settings = AirflowSettings.from_env(state_dir, _running_topology(state_dir))
     connections = connection_env(catalogue, EmulatorPorts.from_env(), state_dir / "data") | state_connection_env(
         catalogue, settings
     )
-    env = airflow_env(settings, connections, catalogue_path().resolve())
-    restart_serving(table, catalogue, env, region, DEMO_MODEL, trusted_keys_dir(state_dir))
-    print(f"{region} serves again; region_health fails it back once it has been stable.")
+    return airflow_env(settings, connections, catalogue_path().resolve())
+
+
+def cmd_component(args: argparse.Namespace) -> int:
+    """Kill an Airflow component (``component-down``, SIGKILL: a crash) or start it again (``component-up``)."""
+    import signal
+
+    state_dir = _state_dir()
+    table = _table(state_dir)
+    settings = AirflowSettings.from_env(state_dir, _running_topology(state_dir))
+    commands = component_commands(settings)
+    if args.name not in commands:
+        print(f"error: no Airflow component {args.name!r}; this topology has {', '.join(commands)}", file=sys.stderr)
+        return 1
+    pid = table.pid(args.name)
+    if args.command == "component-down":
+        if pid is not None:
+            os.killpg(pid, signal.SIGKILL)  # the whole process group: as when its node dies
+        print(f"Killed {args.name} (PID {pid})." if pid else f"{args.name} is not running; nothing to kill.")
+        return 0
+    if pid is not None:
+        print(f"{args.name} is already running (PID {pid}).")
+        return 0
+    pid = table.start(args.name, commands[args.name], env=_platform_env(state_dir), cwd=settings.home)
+    print(f"Started {args.name} (PID {pid}).")
     return 0
 
 
@@ -286,6 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         region = commands.add_parser(name, help=text)
         region.add_argument("region")
         region.set_defaults(func=cmd_region)
+    for name, text in (
+        ("component-down", "SIGKILL an Airflow component (as a crash would)"),
+        ("component-up", "start an Airflow component that is not running"),
+    ):
+        component = commands.add_parser(name, help=text)
+        component.add_argument("name", help="airflow-scheduler, airflow-triggerer, airflow-dag-processor, ...")
+        component.set_defaults(func=cmd_component)
     trigger = commands.add_parser("trigger", help="start a DAG run through the REST API")
     trigger.add_argument("dag_id")
     trigger.add_argument("--conf", default="{}", help="run configuration as JSON")

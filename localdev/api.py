@@ -53,6 +53,11 @@ class AirflowClient:
         """Unpause ``dag_id`` (``PATCH /api/v2/dags/{dag_id}``)."""
         self._request("PATCH", f"/api/v2/dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
 
+    def reparse(self, dag_id: str) -> None:
+        """Ask the dag-processor to parse ``dag_id``'s file now (``PUT /api/v2/parseDagFile/{file_token}``)."""
+        token = self.get(f"/api/v2/dags/{dag_id}")["file_token"]
+        self._request("PUT", f"/api/v2/parseDagFile/{token}")
+
     def run_state(self, dag_id: str, run_id: str) -> str:
         quoted = urllib.request.quote(run_id, safe="")
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}")["state"]

@@ -9,7 +9,8 @@ it has recorded them (``include.replication.events``), so a triggerer killed aft
 ``replica_reports_asset``: serving's reports of corrupt replicas (``include.replication.reports``), watched on
 the catalogue's reports queue the same way; the replica_repair DAG runs on it and deletes what it recorded.
 
-``FAILOVER_MOVES``: the moves the health DAG requests (``extra.actions``); the failover_moves DAG runs on it.
+``region_health_asset``: the health watch's reports (``extra.payload``: transitions, DNS switches, refusals,
+moves due), fired by ``RegionHealthWatcher`` in the triggerer; the failover_moves DAG runs on it.
 
 ``MODEL_ROLLOUTS``: a region's rollout pointer moved (``extra``: model, version, region, set_by); written by
 the replication DAG after it verified a version in a region, and by the rollback DAG.
@@ -25,7 +26,7 @@ from include.catalogue import Catalogue
 # (about 0.7 s here).
 MODEL_EVENTS_ASSET = "model-registry-events"
 REPLICA_REPORTS_ASSET = "replica-reports"
-FAILOVER_MOVES = Asset(name="failover-moves")
+REGION_HEALTH_ASSET = "region-health"
 MODEL_ROLLOUTS = Asset(name="model-rollouts")
 
 
@@ -43,6 +44,14 @@ def replica_reports_asset(catalogue: Catalogue) -> Asset | None:
         return None
     watcher = _queue_watcher("replica_reports_queue", catalogue.events.reports_queue_url, catalogue.events.connection)
     return Asset(name=REPLICA_REPORTS_ASSET, watchers=[watcher])
+
+
+def region_health_asset(catalogue_path: str) -> Asset:
+    """The asset the health watch feeds; ``catalogue_path`` is the catalogue file the watch reads."""
+    from include.airflow.health import RegionHealthWatcher
+
+    watcher = AssetWatcher(name="region_health_watch", trigger=RegionHealthWatcher(catalogue_path))
+    return Asset(name=REGION_HEALTH_ASSET, watchers=[watcher])
 
 
 def _queue_watcher(name: str, queue_url: str, connection: str) -> AssetWatcher:
@@ -69,11 +78,19 @@ def queue_messages(triggering_asset_events) -> list[dict]:
     A message received more than once (delivered again after its visibility timeout) is listed once, with the
     receipt handle of its latest reception, the one SQS deletes it by.
     """
-    events = sorted((event for events in triggering_asset_events.values() for event in events),
-                    key=lambda event: event.timestamp)  # fmt: skip
     latest: dict[str, dict] = {}
-    for event in events:
+    for event in _oldest_first(triggering_asset_events):
         payload = (event.extra or {}).get("payload") or {}
         for message in payload.get("message_batch", []):
             latest[message["MessageId"]] = message  # keeps its first position, takes the latest reception
     return list(latest.values())
+
+
+def watch_reports_of(triggering_asset_events) -> list[dict]:
+    """The health watch's reports carried by the asset events that started a run, oldest first."""
+    return [(event.extra or {}).get("payload") or {} for event in _oldest_first(triggering_asset_events)]
+
+
+def _oldest_first(triggering_asset_events) -> list:
+    return sorted((event for events in triggering_asset_events.values() for event in events),
+                  key=lambda event: event.timestamp)  # fmt: skip

@@ -11,11 +11,13 @@ START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 REPLICATION_POOL = "model_replication"
 COST_API_POOL = "cost_api"
+DNS_MOVES_POOL = "mlp_dns_moves"
 # Airflow pools the platform's tasks run in: name -> (slots, description). Created by the local platform and
 # by docker-compose's airflow-init; create them the same way in other deployments.
 POOLS = {
     REPLICATION_POOL: (4, "Concurrent model copies: bounds load on the cloud storage APIs"),
     COST_API_POOL: (2, "Concurrent billing-API extracts: Cost Explorer and Cost Management throttle per account"),
+    DNS_MOVES_POOL: (1, "Traffic moves, one step at a time (with the state database's traffic lock)"),
 }
 
 

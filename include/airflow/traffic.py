@@ -5,7 +5,8 @@ that lists the moves (``{"actions": [{"region", "action", "strategy", ...}]}``),
 tasks those moves need (automatic, graceful, immediate, failback) or ``no_move``. Each strategy task moves
 its regions one after another (``advance_moves``), so the check that the last healthy region is never drained
 sees every earlier move; the graceful drain and the failback defer to a ``TimeDeltaTrigger`` between steps
-instead of sleeping on a worker, carrying their progress in the deferral's kwargs.
+instead of sleeping on a worker, carrying their progress in the deferral's kwargs. Every strategy task runs in
+the one-slot ``mlp_dns_moves`` pool, shared by both DAGs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.notifier import BaseNotifier
 
+from include.airflow.defaults import DNS_MOVES_POOL
 from include.airflow.dns_propagation import DnsPropagationSensor
 
 MOVE_TASKS = {
@@ -116,6 +118,7 @@ def add_traffic_moves(actions_task, dns_connection: str, ttl_seconds: int) -> No
             kind=kind,
             strategy=strategy,
             actions_task_id=actions_task_id,
+            pool=DNS_MOVES_POOL,
             on_success_callback=notifier,
             on_failure_callback=notifier,
         )

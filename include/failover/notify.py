@@ -1,4 +1,4 @@
-"""Failover alerts: one JSON message per state transition, traffic move or refused move.
+"""Failover alerts: one JSON message per state transition, DNS switch, traffic move or refused move.
 
 Every alert is written to the log; when ``failover.notify_connection`` names an Airflow ``http``
 connection, it is also POSTed there as JSON (a chat or paging webhook) through the http provider's hook.
@@ -39,6 +39,19 @@ def refusal_alert(region: str, reason: str, run_id: str | None = None) -> dict:
         "region": region,
         "at": time.time(),
         "text": reason,
+        "run_id": run_id,
+    }
+
+
+def switch_alert(switch: dict, run_id: str | None = None) -> dict:
+    """The alert for a DNS switch the health watch made the moment a region turned UNHEALTHY."""
+    return {
+        "kind": "switched",
+        "severity": "critical",
+        "region": switch["region"],
+        "at": switch["at"],
+        "text": f"{switch['region']}: DNS switched to {', '.join(switch['receivers'])} by the health watch "
+        f"(Route 53 change {switch['change_id'] or 'none needed'}); failover_moves checks the receivers and records it",
         "run_id": run_id,
     }
 

@@ -4,20 +4,26 @@ Reached through the same connection as the replication status (``replication.sta
 locally, PostgreSQL in production, so a scheduler or triggerer restart loses nothing. One writer at a time:
 each row carries a version, and ``save`` updates a row only if its version is still the one that was read
 (compare-and-swap); otherwise it raises ``ConcurrentStateChange`` and writes nothing.
+
+It also keeps the lease locks that serialise traffic moves (``lock``) and the circuit breaker's ledger of
+failovers started (``start_failover``, ``failovers_started``).
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
+from collections.abc import Generator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from include.errors import ConcurrentStateChange
+from include.errors import ConcurrentStateChange, TrafficLockTimeout
 from include.failover.machine import RegionRecord, State, Transition, moved
 from include.state.migrate import require_current_schema
+from include.state.schema import failover_starts, locks, region_state
 from include.state.schema import failover_transitions as transitions
-from include.state.schema import region_state
 
 _FIELDS = ("state", "since", "failures", "failing_since", "successes", "healthy_since", "reason", "held")
 
@@ -98,6 +104,121 @@ class FailoverStore:
                 )
                 for row in conn.execute(query)
             ]
+
+    @contextmanager
+    def lock(self, name: str, holder: str, lease_seconds: float = 30, wait_seconds: float = 60) -> Generator[str]:
+        """Hold the lease lock ``name`` (one holder at a time, on SQLite as on PostgreSQL); yields its token.
+
+        A holder that dies loses the lock when its lease expires, ``lease_seconds`` after it took it; a lock
+        not free within ``wait_seconds`` raises ``TrafficLockTimeout`` naming its holder.
+        """
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + wait_seconds
+        while not self._try_lock(name, holder, token, lease_seconds):
+            if time.monotonic() > deadline:
+                with self.engine.connect() as conn:
+                    row = conn.execute(sa.select(locks).where(locks.c.name == name)).one_or_none()
+                held = f"held by {row.holder} until {row.expires_at:.0f}" if row and row.holder else "contended"
+                raise TrafficLockTimeout(
+                    f"lock {name!r} not free within {wait_seconds:.0f}s ({held}); nothing was changed"
+                )
+            time.sleep(0.05)
+        try:
+            yield token
+        finally:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(locks)
+                    .where(locks.c.name == name, locks.c.token == token)
+                    .values(holder=None, token=None, expires_at=0.0)
+                )
+
+    def _try_lock(self, name: str, holder: str, token: str, lease_seconds: float) -> bool:
+        now = time.time()
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                sa.update(locks)
+                .where(locks.c.name == name, sa.or_(locks.c.token.is_(None), locks.c.expires_at < now))
+                .values(holder=holder, token=token, expires_at=now + lease_seconds)
+            ).rowcount
+            if taken == 1:
+                return True
+            if conn.execute(sa.select(locks.c.name).where(locks.c.name == name)).first() is not None:
+                return False
+        try:  # the first use of this lock: its row
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.insert(locks).values(name=name, holder=holder, token=token, expires_at=now + lease_seconds)
+                )
+            return True
+        except sa.exc.IntegrityError:
+            return False
+
+    def start_failover(
+        self, region: str, episode: float, started_by: str, strategy: str, limit: int, *, override: bool = False
+    ) -> list[dict]:
+        """Enter a failover of ``region`` (its state episode ``episode``) in the breaker's ledger, unless the
+        ledger already holds ``limit`` other failovers started in the last hour and ``override`` is false.
+
+        Returns those other failovers (``region``, ``started_at``); the failover was entered if fewer than
+        ``limit``, or on ``override``. An episode already entered is not entered, or counted, twice. Call it
+        under the traffic lock: the count and the entry are then one step.
+        """
+        now = time.time()
+        with self.engine.begin() as conn:
+            recent = [
+                {"region": row.region, "started_at": row.started_at}
+                for row in conn.execute(
+                    sa.select(failover_starts.c.region, failover_starts.c.started_at, failover_starts.c.episode)
+                    .where(failover_starts.c.started_at >= now - 3600)
+                    .order_by(failover_starts.c.started_at)
+                )
+                if (row.region, row.episode) != (region, episode)
+            ]
+            entered = conn.execute(
+                sa.select(failover_starts.c.id).where(
+                    failover_starts.c.region == region, failover_starts.c.episode == episode
+                )
+            ).first()
+            if entered is None and (len(recent) < limit or override):
+                conn.execute(
+                    sa.insert(failover_starts).values(
+                        region=region,
+                        episode=episode,
+                        started_at=now,
+                        started_by=started_by,
+                        strategy=strategy,
+                        override=override,
+                    )
+                )
+        return recent
+
+    def note_switch(self, region: str, episode: float, change_id: str | None) -> None:
+        """Record the Route 53 change that switched ``region``'s episode away (the health watch's switch)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(failover_starts)
+                .where(failover_starts.c.region == region, failover_starts.c.episode == episode)
+                .values(change_id=change_id)
+            )
+
+    def failover_start(self, region: str, episode: float) -> dict | None:
+        """The ledger's row of ``region``'s episode (None: no failover started in it)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(failover_starts).where(
+                    failover_starts.c.region == region, failover_starts.c.episode == episode
+                )
+            ).first()
+        return dict(row._mapping) if row else None
+
+    def failovers_started(self, since: float) -> list[dict]:
+        """The ledger's rows since ``since``, oldest first (the breaker counts those of the last hour)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(failover_starts).where(failover_starts.c.started_at >= since).order_by(failover_starts.c.id)
+            )
+            return [dict(row._mapping) for row in rows]
 
 
 def _values(record: RegionRecord) -> dict:

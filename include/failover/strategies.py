@@ -68,21 +68,35 @@ def plan_failover(
     *,
     override_breaker: bool = False,
     held: bool = False,
+    started_by: str = "traffic-move",
+    approval: dict | None = None,
 ) -> ShiftPlan:
     """Check the safety rules and warm up the receivers (not for ``immediate``); the plan to drain ``region``.
 
-    Raises ``MoveRefused`` when a rule forbids the move.
+    When the health watch already switched DNS away in this episode, its change is the plan's first and the
+    warm-up checks the receivers that took the traffic. Raises ``MoveRefused`` when a rule forbids the move.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown failover strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
-    receivers = controller.check_failover(region, override_breaker=override_breaker)
+    receivers = controller.check_failover(
+        region, override_breaker=override_breaker, started_by=started_by, strategy=strategy
+    )
+    started = controller.store.failover_start(region, controller.records()[region].since)
     before = controller.dns.read()
-    evidence = {"before": before.as_dict()}
+    evidence: dict = {"before": before.as_dict()}
+    changes = []
+    if started and started["started_by"] != started_by and started["change_id"]:
+        evidence["switched_by_watch"] = {"change_id": started["change_id"], "at": started["started_at"]}
+        changes.append(started["change_id"])
+    if approval is not None:
+        evidence["approval"] = approval
     if strategy != "immediate":
         evidence["warm_up"] = controller.warm_up(receivers)
     steps = controller.catalogue.failover.drain_steps if strategy == "graceful" else [0]
     weights = [w for w in steps if w < before.weights.get(region, 100)] or [0]  # resume an interrupted drain
-    return ShiftPlan(region, "failover", strategy, weights, receivers, reason, held=held, evidence=evidence)
+    return ShiftPlan(
+        region, "failover", strategy, weights, receivers, reason, held=held, changes=changes, evidence=evidence
+    )
 
 
 def plan_failback(controller: TrafficController, region: str, reason: str) -> ShiftPlan:
@@ -100,7 +114,7 @@ def plan_failback(controller: TrafficController, region: str, reason: str) -> Sh
     return ShiftPlan(region, "failback", "graceful", steps, receivers, reason, evidence=evidence)
 
 
-def plan_move(controller: TrafficController, action: dict) -> ShiftPlan:
+def plan_move(controller: TrafficController, action: dict, run_id: str | None = None) -> ShiftPlan:
     """The plan for one listed move (``region``, ``action``, ``strategy``, ``reason`` and, for an operator's
     failover, ``held`` and ``override_circuit_breaker``); ``MoveRefused`` when a rule forbids it."""
     if action["action"] == "failback":
@@ -112,6 +126,8 @@ def plan_move(controller: TrafficController, action: dict) -> ShiftPlan:
         action["reason"],
         override_breaker=action.get("override_circuit_breaker", False),
         held=action.get("held", False),
+        started_by=run_id or "traffic-move",
+        approval=action.get("approval"),
     )
 
 
@@ -205,7 +221,7 @@ def advance_moves(
         if plan is None:
             action = queue.pop(0)
             try:
-                plan = plan_move(controller, action)
+                plan = plan_move(controller, action, run_id)
             except MoveRefused as exc:
                 log.error("%s", exc)
                 results.append(_refused(action["region"], exc, run_id))

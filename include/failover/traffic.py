@@ -9,15 +9,24 @@ Rules every move obeys, whatever the strategy:
 - **The circuit breaker.** At most ``failover.max_failovers_per_hour`` failovers (automatic or manual) per
   hour over all regions; the next is refused until the hour has passed, unless an operator overrides it.
 - **Warm-up first.** Receivers with a cluster connection are scaled to ``failover.warmup_replicas`` and
-  every receiver must answer ``/ready`` before a weight moves.
+  every receiver must answer ``/ready`` before a weight moves (after it, for the health watch's switch).
+- **One change at a time.** Every change to the traffic records holds the state database's lease lock named
+  after ``dns.record`` across its read-modify-write, and sends only the records it changes, so two moves
+  (an automatic drain, an operator's failover, a failback, the health watch's switch) never undo each other.
+  The breaker's count and its entry in the ledger happen under the same lock. The Airflow tasks that move
+  traffic also share the one-slot ``mlp_dns_moves`` pool; a deferred step between two changes holds no slot,
+  so a long graceful drain does not hold up another region's failover.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Generator
+from contextlib import contextmanager
 
 from include.catalogue import Catalogue
-from include.errors import MoveRefused
+from include.errors import ConcurrentStateChange, MoveRefused
 from include.failover.machine import RegionRecord, State, Transition, moved
 from include.failover.store import FailoverStore
 from include.health.probes import probe_now
@@ -34,6 +43,7 @@ class TrafficController:
         self.catalogue = catalogue
         self.store = store
         self.dns = dns or Route53Traffic(catalogue)
+        self._held = threading.local()  # the traffic lock's hold depth in this thread
 
     def records(self) -> dict[str, RegionRecord]:
         return self.store.load([r.name for r in self.catalogue.regions])
@@ -44,25 +54,66 @@ class TrafficController:
         healthy = [name for name in others if records[name].state == State.HEALTHY]
         return healthy or [name for name in others if records[name].state == State.DEGRADED]
 
-    def check_failover(self, region: str, *, override_breaker: bool = False) -> list[str]:
-        """The receivers for draining ``region``, or ``MoveRefused`` naming the rule that forbids it."""
+    @contextmanager
+    def dns_lock(self, holder: str) -> Generator[None]:
+        """Hold the traffic lock (reentrant within this controller and thread)."""
+        if getattr(self._held, "depth", 0):
+            self._held.depth += 1
+            try:
+                yield
+            finally:
+                self._held.depth -= 1
+            return
+        with self.store.lock(f"dns:{self.catalogue.dns.record}", holder):
+            self._held.depth = 1
+            try:
+                yield
+            finally:
+                self._held.depth = 0
+
+    def check_failover(
+        self, region: str, *, started_by: str, strategy: str, override_breaker: bool = False
+    ) -> list[str]:
+        """The receivers for draining ``region``, or ``MoveRefused`` naming the rule that forbids it.
+
+        Under the traffic lock, the failover is entered in the breaker's ledger for the region's current
+        state episode; the same episode (the health watch's switch, then the DAG's move) counts once.
+        """
         self.catalogue.region(region)
-        now = time.time()
-        receivers = self.receivers_for(region, self.records())
-        if not receivers:
-            raise MoveRefused(
-                f"not failing over {region}: no other region is healthy, so draining it would leave traffic "
-                "pointed at nothing; DNS left as it is"
+        with self.dns_lock(started_by):
+            records = self.records()
+            receivers = self.receivers_for(region, records)
+            if not receivers:
+                raise MoveRefused(
+                    f"not failing over {region}: no other region is healthy, so draining it would leave traffic "
+                    "pointed at nothing; DNS left as it is"
+                )
+            limit = self.catalogue.failover.max_failovers_per_hour
+            recent = self.store.start_failover(
+                region, records[region].since, started_by, strategy, limit, override=override_breaker
             )
-        recent = [t for t in self.store.transitions(since=now - HOUR) if t.to_state == State.FAILOVER]
-        limit = self.catalogue.failover.max_failovers_per_hour
-        if len(recent) >= limit and not override_breaker:
-            oldest = min(t.at for t in recent)
-            raise MoveRefused(
-                f"not failing over {region}: circuit breaker open, {len(recent)} failovers in the last hour "
-                f"(limit {limit}: {', '.join(t.region for t in recent)}); it closes in {oldest + HOUR - now:.0f}s"
-            )
-        return receivers
+            if len(recent) >= limit and not override_breaker:
+                closes = min(r["started_at"] for r in recent) + HOUR - time.time()
+                raise MoveRefused(
+                    f"not failing over {region}: circuit breaker open, {len(recent)} failovers in the last hour "
+                    f"(limit {limit}: {', '.join(r['region'] for r in recent)}); it closes in {closes:.0f}s"
+                )
+            return receivers
+
+    def switch_now(self, region: str, reason: str, *, started_by: str) -> dict:
+        """The health watch's switch: drain ``region`` in one change the moment it turns UNHEALTHY, under the
+        same rules and lock as every move; ``MoveRefused`` (nothing changed) when a rule forbids it.
+
+        The region's state is left UNHEALTHY: failover_moves checks the receivers and records FAILOVER.
+        """
+        strategy = self.catalogue.strategy_of(self.catalogue.region(region))
+        with self.dns_lock(started_by):
+            receivers = self.check_failover(region, started_by=started_by, strategy=strategy)
+            before = self.dns.read().weights
+            change_id = self.set_weight(region, 0, receivers, serving=False, holder=started_by)
+            self.store.note_switch(region, self.records()[region].since, change_id)
+        return {"region": region, "receivers": receivers, "change_id": change_id, "before": before, "at": time.time(),
+                "reason": reason}  # fmt: skip
 
     def warm_up(self, receivers: list[str]) -> dict:
         """Scale each receiver's serving deployment (where it has a cluster) and check that it is ready."""
@@ -88,22 +139,25 @@ class TrafficController:
             raise MoveRefused(f"receivers failed their readiness check before the move: {not_ready}")
         return {name: {**evidence[name], "verdict": verdicts[name].verdict} for name in receivers}
 
-    def set_weight(self, region: str, weight: int, receivers: list[str], *, serving: bool) -> str | None:
+    def set_weight(
+        self, region: str, weight: int, receivers: list[str], *, serving: bool, holder: str = "traffic-move"
+    ) -> str | None:
         """One Route 53 change: ``region``'s weighted record to ``weight`` and every receiver at least serving.
 
-        ``serving`` says whether ``region`` keeps (or gets back) its latency and failover records. Returns the
-        Route 53 change id, or None when nothing changed.
+        Read and written under the traffic lock, and only the records this move changes are sent: another
+        region's weight set by a concurrent move is never written back from a stale read. ``serving`` says
+        whether ``region`` keeps (or gets back) its latency and failover records. Returns the Route 53 change
+        id, or None when nothing changed.
         """
-        current = self.dns.read()
-        weights = dict(current.weights)
-        for name in receivers:
-            if weights.get(name, 0) == 0:
-                weights[name] = 100
-        weights[region] = weight
-        serving_regions = {name for name, w in weights.items() if w > 0 and name != region}
-        if serving:
-            serving_regions.add(region)
-        return self.dns.apply(weights, serving_regions)
+        with self.dns_lock(holder):
+            current = self.dns.read().weights
+            changed = {name: 100 for name in receivers if current.get(name, 0) == 0 and name != region}
+            changed[region] = weight
+            after = current | changed
+            serving_regions = {name for name, w in after.items() if w > 0 and name != region}
+            if serving:
+                serving_regions.add(region)
+            return self.dns.apply(changed, serving_regions)
 
     def record(
         self,
@@ -115,11 +169,17 @@ class TrafficController:
         *,
         held: bool = False,
     ) -> Transition:
-        """Persist ``region``'s move to ``target`` (compare-and-swap on its current version)."""
-        record = self.records()[region]
-        updated, transition = moved(record, target, reason, evidence, time.time(), held=held)
-        self.store.save([updated], [transition], run_id)
-        return transition
+        """Persist ``region``'s move to ``target`` (compare-and-swap on its current version, read again if the
+        health watch wrote the record in between)."""
+        for _ in range(5):
+            record = self.records()[region]
+            updated, transition = moved(record, target, reason, evidence, time.time(), held=held)
+            try:
+                self.store.save([updated], [transition], run_id)
+                return transition
+            except ConcurrentStateChange:
+                time.sleep(0.05)
+        raise ConcurrentStateChange(f"{region}: its record changed under every one of 5 writes of {target}")
 
     def check_receivers(self, receivers: list[str]) -> dict[str, str]:
         """Probe the receivers now; the verdict of each (between graceful steps)."""

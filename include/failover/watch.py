@@ -1,5 +1,5 @@
-"""What the failover DAGs' own tasks do: persist a watch's observations, list the moves due, and vet an
-operator's manual move.
+"""What the failover DAGs' own tasks do: list the moves due (with the alerts for what the health watch
+reported), and vet an operator's manual move.
 
 Each returns ``{"actions": [...], "alerts": [...]}``: the moves to make (each ``region``, ``action``
 ``failover`` or ``failback``, ``strategy``) for the strategy branch, and the alerts for the notifier.
@@ -10,40 +10,31 @@ from __future__ import annotations
 import logging
 
 from include.catalogue import Catalogue
-from include.errors import ConcurrentStateChange
 from include.failover.machine import ACTIONS, RegionRecord, State, Transition
-from include.failover.notify import refusal_alert, transition_alert
+from include.failover.notify import refusal_alert, switch_alert, transition_alert
 from include.failover.store import FailoverStore, format_states
 
 log = logging.getLogger(__name__)
 
 
-def record_observations(catalogue: Catalogue, store: FailoverStore, event: dict, run_id: str) -> dict:
-    """Persist the records and transitions a health watch produced; list the moves their states ask for.
+def moves_due(catalogue: Catalogue, store: FailoverStore, reports: list[dict], run_id: str | None = None) -> dict:
+    """The moves the persisted states ask for now, and the alerts for what the health watch reported.
 
-    A region left UNHEALTHY or RECOVERING by an earlier refused or interrupted move is listed again, so the
-    move is requested again at least once per watch.
+    A failover of each UNHEALTHY region (with its strategy; the watch may already have made its DNS switch),
+    a gradual failback of each RECOVERING one. The store decides, not the reports, so reports that arrive
+    together, or a report whose move another run already made, never move traffic twice.
     """
-    records = [RegionRecord.from_dict(data) for data in event["records"]]
-    transitions = [Transition.from_dict(data) for data in event["transitions"]]
-    try:
-        store.save(records, transitions, run_id)
-    except ConcurrentStateChange as exc:
-        log.warning("Observations not recorded: %s", exc)
-        return {"actions": [], "alerts": [], "conflict": str(exc)}
-    for transition in transitions:
-        log.warning("%s\n  evidence: %s", transition.describe(), transition.evidence)
-    log.info("Failover state:\n%s", format_states({r.region: r for r in records}))
-    return {"actions": _due(catalogue, records), "alerts": [transition_alert(t, run_id) for t in transitions]}
-
-
-def moves_due(catalogue: Catalogue, store: FailoverStore) -> dict:
-    """The moves the persisted states ask for now: a failover of each UNHEALTHY region (with its strategy),
-    a gradual failback of each RECOVERING one. The store decides, so requests that arrive together, or a
-    request whose move another run already made, never move traffic twice."""
     records = store.load([r.name for r in catalogue.regions])
     log.info("Failover state:\n%s", format_states(records))
-    return {"actions": _due(catalogue, list(records.values())), "alerts": []}
+    alerts = []
+    for report in reports:
+        for data in report.get("transitions", []):
+            transition = Transition.from_dict(data)
+            log.warning("%s\n  evidence: %s", transition.describe(), transition.evidence)
+            alerts.append(transition_alert(transition, run_id))
+        alerts.extend(switch_alert(switch, run_id) for switch in report.get("switches", []))
+        alerts.extend(refusal_alert(r["region"], r["refused"], run_id) for r in report.get("refusals", []))
+    return {"actions": _due(catalogue, list(records.values())), "alerts": alerts}
 
 
 def _due(catalogue: Catalogue, records: list[RegionRecord]) -> list[dict]:

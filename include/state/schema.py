@@ -53,3 +53,28 @@ failover_transitions = sa.Table(
     sa.Column("evidence", sa.Text, nullable=False),
     sa.Column("run_id", sa.String(250)),
 )
+
+# include/failover/store.py: lease locks; a DNS change holds the lock named after the record it changes ...
+locks = sa.Table(
+    "mlp_locks",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("holder", sa.String(250)),
+    sa.Column("token", sa.String(64)),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+# ... and the circuit breaker's ledger: one row per failover started (per region and episode).
+failover_starts = sa.Table(
+    "mlp_failover_starts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("episode", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False, index=True),
+    sa.Column("started_by", sa.String(250), nullable=False),
+    sa.Column("strategy", sa.String(16), nullable=False),
+    sa.Column("override", sa.Boolean, nullable=False),
+    sa.Column("change_id", sa.String(64)),
+    sa.UniqueConstraint("region", "episode", name="uq_mlp_failover_starts_episode"),
+)

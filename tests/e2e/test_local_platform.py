@@ -1,7 +1,8 @@
 """The README's platform command end to end: ``python -m localdev up``, a DAG run triggered through the REST
 API under a real scheduler, the demo model replicated by a registry event through the asset watcher,
-duplicate events that copy nothing, a region killed and failed over by the health DAG and failed back when it
-returns, the failover benchmark for one trial, the lifecycle benchmark for one rollout and one corruption
+duplicate events that copy nothing, a region killed and failed over by the health watch and failover_moves and
+failed back when it returns, a graceful drain that survives the scheduler's death in its middle, the failover
+benchmark for one trial, the lifecycle benchmark for one rollout and one corruption
 repaired on serving's report, a rollback through ``model_rollback``, ``up`` again (no change), and ``down``
 (every process gone)."""
 
@@ -12,6 +13,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -75,7 +77,8 @@ def failover_status(env: dict[str, str], state) -> dict:
 
 
 def check_failover_and_failback(client: AirflowClient, env: dict[str, str], state, topology: str) -> None:
-    """Kill a region's serving process: the health DAG fails it over; start it again: it is failed back."""
+    """Kill a region's serving process: the health watch switches DNS and failover_moves records the failover;
+    start it again: it is failed back."""
     region = "azure-eastus"
     status = failover_status(env, state)
     assert {name: r["state"] for name, r in status["regions"].items()} == dict.fromkeys(status["regions"], "HEALTHY")
@@ -95,20 +98,16 @@ def check_failover_and_failback(client: AirflowClient, env: dict[str, str], stat
     )
     assert region not in status["dns"]["latency_regions"] and region not in status["dns"]["failover"].values()
     runs = client.get("/api/v2/dags/failover_moves/dagRuns")["dag_runs"]
-    assert [run["run_type"] for run in runs] == ["asset_triggered"]  # requested by region_health
-    made = wait_for(  # the task ends right after recording the move
-        lambda: (
-            (
-                tis := {
-                    ti["task_id"]: ti["state"] for ti in client.task_instances("failover_moves", runs[0]["dag_run_id"])
-                }
-            )
-            and tis["automatic_failover"] == "success"
-            and tis
-        ),
-        timeout=30,
-        what="the automatic_failover task of failover_moves",
-    )
+    assert {run["run_type"] for run in runs} == {"asset_triggered"}  # started by the health watch's reports
+
+    def automatic_failover_made() -> dict | None:
+        for run in client.get("/api/v2/dags/failover_moves/dagRuns")["dag_runs"]:
+            tis = {ti["task_id"]: ti["state"] for ti in client.task_instances("failover_moves", run["dag_run_id"])}
+            if tis.get("automatic_failover") == "success":
+                return tis
+        return None
+
+    made = wait_for(automatic_failover_made, timeout=30, what="the automatic_failover task of failover_moves")
     assert made["graceful_failover"] == "skipped" and made["immediate_failover"] == "skipped", made
 
     assert localdev(env, "region-up", region).returncode == 0
@@ -128,6 +127,52 @@ def check_failover_and_failback(client: AirflowClient, env: dict[str, str], stat
         ("FAILOVER", "RECOVERING"),
         ("RECOVERING", "HEALTHY"),
     ]
+
+
+def check_drain_survives_scheduler_death(env: dict[str, str], state) -> None:
+    """Kill the graceful region; SIGKILL the scheduler after the drain's first step and start it again 3 step
+    pauses later: the drain goes on from where it stood (the step carried by the deferral) to FAILOVER, and
+    Route 53 never has every weight at 0 or the region's weight going back up meanwhile."""
+    region = "gcp-europe-west1"
+    samples: list[dict[str, int]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append(failover_status(env, state)["dns"]["weights"])
+            time.sleep(0.5)
+
+    assert localdev(env, "region-down", region).returncode == 0
+    first_step = wait_for(
+        lambda: 0 < (w := failover_status(env, state)["dns"]["weights"])[region] < 100 and w,
+        timeout=120,
+        what=f"the first drain step of {region}",
+    )
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    assert localdev(env, "component-down", "airflow-scheduler").returncode == 0
+    time.sleep(3 * 5)  # three of the local catalogue's step pauses without a scheduler
+    stalled = failover_status(env, state)
+    assert localdev(env, "component-up", "airflow-scheduler").returncode == 0
+    status = wait_for(
+        lambda: (s := failover_status(env, state))["regions"][region]["state"] == "FAILOVER" and s,
+        timeout=180,
+        what=f"the drain of {region} to finish after the scheduler's restart",
+    )
+    stop.set()
+    sampler.join()
+    print(f"drain of {region}: at {first_step[region]} when the scheduler died, {stalled['dns']['weights'][region]} "
+          f"while it was down, finished after its restart")  # fmt: skip
+    assert status["dns"]["weights"][region] == 0
+    assert all(any(weight > 0 for weight in weights.values()) for weights in samples), samples
+    region_weights = [weights[region] for weights in samples]
+    assert region_weights == sorted(region_weights, reverse=True), region_weights  # only ever down
+    assert localdev(env, "region-up", region).returncode == 0
+    wait_for(
+        lambda: failover_status(env, state)["regions"][region]["state"] == "HEALTHY",
+        timeout=240,
+        what=f"{region} failed back",
+    )
 
 
 def check_failover_benchmark(env: dict[str, str]) -> None:
@@ -327,6 +372,7 @@ def test_up_trigger_wiring_dag_down(tmp_path, topology):
 
         if topology == "embedded":  # the same DAGs run in production; once is enough for the time it takes
             check_failover_and_failback(client, env, state, topology)
+            check_drain_survives_scheduler_death(env, state)
             check_failover_benchmark(env)
             check_lifecycle_benchmark(env)
             check_rollback(client, env)

@@ -7,9 +7,11 @@ answer errors, flap it, or corrupt the model it serves. ``catalogue_for`` writes
 endpoints are the proxies, with its own DNS record names and its own state database, so tests sharing one
 moto never see each other's records or states.
 
-``HealthLoop`` drives the same code the health DAG runs, without a scheduler: the ``RegionHealthTrigger``
-(real asyncio, real HTTP probes), ``record_observations``, and the listed moves through ``advance_moves``, as
-the strategy tasks make them, sleeping where they defer. It timestamps every transition and DNS change.
+``HealthLoop`` drives the same code the triggerer and failover_moves run, without a scheduler: the health watch
+(``watch_reports``: real asyncio, real HTTP probes, its DNS switches), ``moves_due``, and the listed moves through
+``advance_moves``, as the strategy tasks make them, sleeping where they defer. The watch advances only while the
+loop waits for a report, as if the triggerer were paused while a task runs. It timestamps every transition and
+DNS change.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ FAST_SETTINGS = {
         "unhealthy_after_failures": 3,
         "unhealthy_after_seconds": 1.5,
         "healthy_after_successes": 3,
-        "watch_seconds": 10,
+        "rerequest_seconds": 10,
     },
     "failover": {
         "stable_seconds": 3,
@@ -182,23 +184,39 @@ class ChaosRegions:
 
 @dataclass
 class HealthLoop:
-    """The health DAG's work, cycle after cycle: watch (the real trigger), record, make the moves."""
+    """failover_moves' work, cycle after cycle: wait for the health watch's next report, make the moves due."""
 
     catalogue: Catalogue
     catalogue_file: Path
-    watch_seconds: float = 3.0
+    watch_seconds: float = 3.0  # how long one cycle waits for a report before looking for moves anyway
     started: float = field(default_factory=time.monotonic)
     timeline: list[tuple[float, str]] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     on_step: Callable[[object, str], None] | None = None  # called with (plan, outcome) after each step
 
     def __post_init__(self):
+        from include.failover.health_watch import HealthWatch, watch_reports
         from include.failover.store import FailoverStore
         from include.failover.traffic import TrafficController
 
         self.store = FailoverStore.from_connection(self.catalogue.replication.state_connection)
         self.controller = TrafficController(self.catalogue, self.store)
         self.controller.dns.ensure_baseline()
+        self._loop = asyncio.new_event_loop()
+        self._reports: asyncio.Queue = asyncio.Queue()
+        health_watch = HealthWatch(self.catalogue, self.store, self.controller)
+
+        async def produce():
+            async for report in watch_reports(self.catalogue, health_watch):
+                await self._reports.put(report)
+
+        self._watch = self._loop.create_task(produce())
+
+    def close(self) -> None:
+        """Stop the health watch."""
+        self._watch.cancel()
+        self._loop.run_until_complete(asyncio.gather(self._watch, return_exceptions=True))
+        self._loop.close()
 
     def note(self, what: str) -> float:
         """Record ``what`` on the timeline; seconds since the loop started."""
@@ -206,25 +224,30 @@ class HealthLoop:
         self.timeline.append((at, what))
         return at
 
-    def watch(self) -> dict:
-        from include.airflow.health import RegionHealthTrigger
-
-        records = self.store.load([r.name for r in self.catalogue.regions])
-        trigger = RegionHealthTrigger(
-            [r.as_dict() for r in records.values()], str(self.catalogue_file), self.watch_seconds
-        )
-
-        async def first_event():
-            async for event in trigger.run():
-                return event.payload
-
-        return asyncio.run(first_event())
+    def watch(self, timeout: float | None = None) -> list[dict]:
+        """Let the health watch run until it reports (at most ``timeout``, default ``watch_seconds``); the
+        reports queued, as the asset events that would start one failover_moves run."""
+        try:
+            first = self._loop.run_until_complete(
+                asyncio.wait_for(self._reports.get(), self.watch_seconds if timeout is None else timeout)
+            )
+        except TimeoutError:
+            first = None
+        if self._watch.done():
+            self._watch.result()  # the watch died: raise why
+        reports = [] if first is None else [first]
+        while not self._reports.empty():
+            reports.append(self._reports.get_nowait())
+        for report in reports:
+            for switch in report.switches:
+                self.note(f"watch switched {switch['region']} -> {self.weights()}")
+        return [report.as_dict() for report in reports]
 
     def cycle(self) -> dict:
-        """One health-DAG run: watch until a transition (or the watch ends), record it, make the moves."""
-        from include.failover.watch import record_observations
+        """One failover_moves run: wait for the watch's reports, alert on them, make the moves due."""
+        from include.failover.watch import moves_due
 
-        result = record_observations(self.catalogue, self.store, self.watch(), run_id="chaos")
+        result = moves_due(self.catalogue, self.store, self.watch(), run_id="chaos")
         for alert in result["alerts"]:
             self.note(alert["text"])
         self.make_moves(result["actions"])

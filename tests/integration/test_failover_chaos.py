@@ -30,11 +30,16 @@ def make_loop(regions, request):
     regions.heal()
     tag = request.node.name.replace("_", "-")[:30].strip("-")
 
+    loops: list[HealthLoop] = []
+
     def make(overrides: dict | None = None) -> HealthLoop:
         catalogue, path = regions.catalogue_for(tag, overrides)
-        return HealthLoop(catalogue, path)
+        loops.append(HealthLoop(catalogue, path))
+        return loops[-1]
 
     yield make
+    for loop in loops:
+        loop.close()
     regions.heal()
 
 

@@ -28,36 +28,61 @@ def platform(chaos_regions, webhook, monkeypatch, request, dag_test_keeps_defer_
     monkeypatch.setenv(CATALOGUE_ENV, str(path))
     loop = HealthLoop(catalogue, path)  # creates the records; its store and DNS are the DAGs' too
     yield loop
+    loop.close()
     chaos_regions.heal()
 
 
-def test_health_dag_requests_the_move_that_failover_moves_makes(airflow_db, chaos_regions, platform, webhook):
+def test_health_watch_switches_dns_and_failover_moves_records_it(airflow_db, chaos_regions, platform, webhook):
     chaos_regions.kill(AZURE)
-    runs = []
-    for _ in range(4):
-        runs.append(task_states(parse_dag("region_health.py", "region_health").test()))
-        if runs[-1].get("request_moves") == "success":
-            break
-    assert runs[0]["watch_regions"] == "success" and runs[0]["no_move"] == "success"  # DEGRADED: no move
-    assert runs[-1]["request_moves"] == "success" and runs[-1]["no_move"] == "skipped", runs
-    assert platform.states()[AZURE] == "UNHEALTHY" and platform.weights()[AZURE] == 100  # requested, not made
+    reports = []
+    while platform.states()[AZURE] != "UNHEALTHY":
+        reports += platform.watch(timeout=15)
+        assert len(reports) < 10, reports
+    # The watch made the first DNS change itself, through the serialised path; the state stays UNHEALTHY
+    # (a move due) until failover_moves has checked the receivers and recorded it.
+    assert [t["to_state"] for r in reports for t in r["transitions"]] == ["DEGRADED", "UNHEALTHY"]
+    [switch] = [s for r in reports for s in r["switches"]]
+    assert switch["region"] == AZURE and sorted(switch["receivers"]) == [AWS, GCP] and switch["change_id"]
+    assert platform.weights() == {AWS: 100, GCP: 100, AZURE: 0}
 
     moved = task_states(parse_dag("failover_moves.py", "failover_moves").test())
     assert moved["automatic_failover"] == "success" and moved["wait_for_dns_propagation"] == "success", moved
     assert moved["graceful_failover"] == "skipped" and moved["failback"] == "skipped"
     assert platform.weights() == {AWS: 100, GCP: 100, AZURE: 0}
     assert platform.states()[AZURE] == "FAILOVER"
+    failover = platform.store.transitions(region=AZURE)[-1]
+    assert failover.evidence["switched_by_watch"]["change_id"] == switch["change_id"]
     again = task_states(parse_dag("failover_moves.py", "failover_moves").test())  # a repeated request
     assert again["no_move"] == "success" and again["automatic_failover"] == "skipped"
-
+    # This run had no watch report to alert on (dag.test() has no asset events): the move's alert only.
     assert [(a["from_state"], a["to_state"]) for a in webhook if a["kind"] == "transition"] == [
-        ("HEALTHY", "DEGRADED"),
-        ("DEGRADED", "UNHEALTHY"),
-        ("UNHEALTHY", "FAILOVER"),
+        ("UNHEALTHY", "FAILOVER")
     ]
-    unhealthy = next(a for a in webhook if a["to_state"] == "UNHEALTHY")
-    assert unhealthy["severity"] == "critical" and unhealthy["evidence"]["verdict"] == "failed"
-    assert len(unhealthy["evidence"]["probes"]) == 3
+
+
+def test_moves_due_alerts_on_every_report_of_the_run(platform):
+    from include.failover.watch import moves_due
+
+    platform.store.load([AWS, GCP, AZURE])
+    transition = {
+        "region": GCP,
+        "from_state": "HEALTHY",
+        "to_state": "DEGRADED",
+        "at": 1.0,
+        "reason": "round failed",
+        "evidence": {"verdict": "failed"},
+    }
+    switch = {"region": AZURE, "receivers": [AWS], "change_id": "C1", "before": {}, "at": 2.0}
+    refusal = {"region": AWS, "refused": "not failing over aws: circuit breaker open", "at": 3.0}
+    reports = [{"transitions": [transition]}, {"switches": [switch], "refusals": [refusal]}]
+    listed = moves_due(platform.catalogue, platform.store, reports, "run-1")
+    assert listed["actions"] == []  # every region is HEALTHY in the store: the reports only wake the run up
+    assert [(a["kind"], a["region"]) for a in listed["alerts"]] == [
+        ("transition", GCP),
+        ("switched", AZURE),
+        ("refused", AWS),
+    ]
+    assert "C1" in listed["alerts"][1]["text"] and listed["alerts"][2]["severity"] == "critical"
 
 
 def test_manual_failover_and_failback(airflow_db, platform, webhook):
