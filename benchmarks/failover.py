@@ -186,6 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=3, help="kill trials per strategy (its regions take turns)")
     parser.add_argument("--pause-seconds", type=float, default=60, help="duration of the flap and latency trials")
+    parser.add_argument("--strategies", nargs="+", help="only the kill trials of these strategies (default: all)")
     parser.add_argument("--write-catalogue", type=Path, help="write the benchmark's catalogue copy here and stop")
     args = parser.parse_args()
     if args.write_catalogue:
@@ -203,7 +204,8 @@ def main() -> None:
     )
     regions_by_strategy: dict[str, list[str]] = {}
     for region in catalogue.regions:
-        regions_by_strategy.setdefault(catalogue.strategy_of(region), []).append(region.name)
+        if args.strategies is None or catalogue.strategy_of(region) in args.strategies:
+            regions_by_strategy.setdefault(catalogue.strategy_of(region), []).append(region.name)
     trials = [
         (strategy, names[trial % len(names)])
         for trial in range(args.trials)

@@ -1,6 +1,6 @@
 """Metadata clean-up: every day, purge Airflow's own records older than ``retention_days`` (30 by default).
 
-``region_health`` runs continuously and adds some 300 DAG runs a day, each with its task instances, XComs
+``failover_moves`` runs on every health-watch report, and every DAG run leaves its task instances, XComs
 and logs; without this the metadata database only grows. Runs ``airflow db clean`` up to the run's logical
 date minus the retention, without archive tables, on the database of the connection ``airflow_db`` (Airflow
 3 hides its own from tasks); the platform's state database is not touched.

@@ -247,7 +247,7 @@ def test_serving_services_match_the_local_platform(
         assert service["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully", name
         assert service["restart"] == "always", name
     assert len(owners) == 1, f"the serving services are in different network namespaces: {owners}"
-    # Triggers (region_health's probes) and tasks (failover steps, cost right-sizing) reach the catalogue's
+    # Triggers (the health watch's probes) and tasks (failover steps, cost right-sizing) reach the catalogue's
     # 127.0.0.1 endpoints, so the triggerer and the worker share that namespace too.
     for component in ("airflow-triggerer", "airflow-celery-worker"):
         assert network_owner(services, components[component]) in owners, component
