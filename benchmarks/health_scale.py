@@ -14,13 +14,12 @@ it). The one difference: the region's object store is in the process's memory in
 public half is the only trusted key, and serves it only once it has verified it like any replica. The probes
 never touch a store, so the store's kind does not change what is measured.
 
-The health loop then runs for ``--seconds`` (default 60), one round every interval. A round
-(``probe_observe_save``) is ``probe_round`` for every region from every vantage point, ``observe`` for every
-region and one ``FailoverStore.save`` of the records that changed, with their transitions, on a SQLite state
-database of its own (schema from ``upgrade_state_db``); then the loop sleeps the rest of the interval, as the
-health watch does (``include.failover.health_watch.watch_reports``). ``--round health-watch`` runs the watch's own
-round instead (``HealthWatch.round``, DNS switches recorded instead of made). Midway, 3 serving processes are
-SIGKILLed, as ``make region-down`` does.
+The health watch then runs for ``--seconds`` (default 60), one round every interval. A round (``watch_round``)
+is the watch's own: ``probe_round`` for every region from every vantage point, then ``HealthWatch.after_probes``
+(``observe`` for every region and one ``FailoverStore.save`` of the records that changed, with their
+transitions, on a SQLite state database of its own, schema from ``upgrade_state_db``; DNS switches recorded
+instead of made); then the loop sleeps the rest of the interval, as ``watch_reports`` does. Midway, 3 serving
+processes are SIGKILLed, as ``make region-down`` does.
 
 The reference, measured in the same run on the same processes: the same loop over 3 regions (the local
 platform's size) for the same duration, one of them SIGKILLed midway and started again afterwards.
@@ -56,7 +55,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -395,47 +394,6 @@ class RoundOutcome:
     probed_at: float  # time.monotonic() once the probes were done
 
 
-class LoopState:
-    """The health loop's state between rounds: the catalogue, the state store and every region's record."""
-
-    def __init__(self, catalogue: Catalogue, store):
-        self.catalogue = catalogue
-        self.store = store
-        self.names = [region.name for region in catalogue.regions]
-        self.records = store.load(self.names)
-
-    def persist(self, verdicts: dict, now: float) -> list[Change]:
-        """Fold the verdicts into the records (``observe``); one ``save`` of the records that changed."""
-        from include.failover.machine import RegionRecord, observe
-
-        updated, transitions = {}, []
-        for name, verdict in verdicts.items():
-            record, transition = observe(
-                self.records[name], verdict.verdict, verdict.reasons, verdict.evidence(), now, self.catalogue
-            )
-            if record != self.records[name]:
-                updated[name] = record
-            if transition is not None:
-                transitions.append(transition)
-        self.store.save(list(updated.values()), transitions, run_id="health-scale")
-        for name, record in updated.items():
-            self.records[name] = RegionRecord.from_dict({**record.as_dict(), "version": record.version + 1})
-        return [Change(t.region, str(t.from_state), str(t.to_state), t.at) for t in transitions]
-
-
-async def probe_observe_save(loop: LoopState, client) -> RoundOutcome:
-    """One round of the health loop: ``probe_round`` for every region from every vantage point, then ``observe``
-    for each region and one ``FailoverStore.save`` (in a thread, as the health watch does: SQL blocks).
-
-    The round the benchmark times; swap it for another with the same signature (``--round``)."""
-    from include.health.probes import probe_round
-
-    verdicts = await probe_round(loop.catalogue, client)
-    probed_at = time.monotonic()
-    changes = await asyncio.to_thread(loop.persist, verdicts, time.time())
-    return RoundOutcome(verdicts, changes, probed_at)
-
-
 class _RecordedSwitches:
     """Stands in for the watch's TrafficController: records each DNS switch instead of calling Route 53."""
 
@@ -447,26 +405,25 @@ class _RecordedSwitches:
         return {"region": region, "reason": reason, "at": time.time(), "recorded_only": True}
 
 
-def health_watch_round() -> Callable[[LoopState, object], Awaitable[RoundOutcome]]:
-    """The health watch's own round (``HealthWatch.round``: probes, observe, save, DNS switches recorded only).
-    Its probes are not exposed, so the probe figures are not shown."""
+def health_watch(catalogue: Catalogue, store):
+    """The health watch the loop drives (its DNS switches recorded instead of made)."""
     from include.failover.health_watch import HealthWatch
 
     logging.getLogger("include.failover.health_watch").setLevel(logging.ERROR)  # a line per verdict and transition
-    watches: dict[int, HealthWatch] = {}
-
-    async def watch_round(loop: LoopState, client) -> RoundOutcome:
-        watch = watches.get(id(loop))
-        if watch is None:
-            watch = watches[id(loop)] = HealthWatch(loop.catalogue, loop.store, _RecordedSwitches())
-        report = await watch.round(client)
-        changes = [Change(t["region"], t["from_state"], t["to_state"], t["at"]) for t in report.transitions]
-        return RoundOutcome(None, changes, time.monotonic())
-
-    return watch_round
+    return HealthWatch(catalogue, store, _RecordedSwitches())
 
 
-ROUNDS = {"probe-observe-save": lambda: probe_observe_save, "health-watch": health_watch_round}
+async def watch_round(watch, client) -> RoundOutcome:
+    """One round of the health watch, timed in two parts: ``probe_round`` for every region from every vantage
+    point, then ``HealthWatch.after_probes`` (``observe`` for each region, one ``save`` of the records that
+    changed, the switches) in a thread, as ``HealthWatch.round`` does."""
+    from include.health.probes import probe_round
+
+    verdicts = await probe_round(watch.catalogue, client)
+    probed_at = time.monotonic()
+    report = await asyncio.to_thread(watch.after_probes, verdicts, time.time())
+    changes = [Change(t["region"], t["from_state"], t["to_state"], t["at"]) for t in report.transitions]
+    return RoundOutcome(verdicts, changes, probed_at)
 
 
 @dataclass
@@ -496,10 +453,9 @@ class Run:
     cpu: float = 0.0
     serving_cpu: float = 0.0
     machine_cpu: float = 0.0  # busy seconds of every core, over the run
-    probes_hidden: bool = False  # the round does not expose its probes
 
 
-async def run_loop(run: Run, loop: LoopState, round_fn, fleet: Fleet, seconds: float) -> None:
+async def run_loop(run: Run, watch, fleet: Fleet, seconds: float) -> None:
     """Rounds every interval for ``seconds``, each timed; the kills after the first round past halfway."""
     import httpx
 
@@ -518,7 +474,7 @@ async def run_loop(run: Run, loop: LoopState, round_fn, fleet: Fleet, seconds: f
         run.started_at = time.time()
         while time.monotonic() - began < seconds:
             started, cpu, before = time.monotonic(), time.process_time(), dict(counts)
-            outcome = await round_fn(loop, client)
+            outcome = await watch_round(watch, client)
             ended = time.monotonic()
             run.rounds.append(
                 Round(
@@ -543,9 +499,7 @@ async def run_loop(run: Run, loop: LoopState, round_fn, fleet: Fleet, seconds: f
         run.machine_cpu = machine_busy()[0] - machine0
 
 
-def measure(
-    label: str, catalogue: Catalogue, killed: list[str], fleet: Fleet, seconds: float, round_name: str, work_dir: Path
-) -> Run:
+def measure(label: str, catalogue: Catalogue, killed: list[str], fleet: Fleet, seconds: float, work_dir: Path) -> Run:
     """One run of the loop on a fresh state database."""
     import sqlalchemy as sa
 
@@ -557,9 +511,8 @@ def measure(
     upgrade_state_db(url)
     engine = sa.create_engine(url)
     try:
-        loop = LoopState(catalogue, FailoverStore(engine))
-        run = Run(label, catalogue, killed, probes_hidden=round_name != "probe-observe-save")
-        asyncio.run(run_loop(run, loop, ROUNDS[round_name](), fleet, seconds))
+        run = Run(label, catalogue, killed)
+        asyncio.run(run_loop(run, health_watch(catalogue, FailoverStore(engine)), fleet, seconds))
     finally:
         engine.dispose()
     return run
@@ -645,9 +598,8 @@ def describe(fig: Figures) -> list[str]:
         return f"  {what:34} p50 {p50:7.{digits}f}{unit}  p99 {p99:7.{digits}f}{unit}  max {top:7.{digits}f}{unit}"
 
     lines.append(row("round duration", [r.duration for r in rounds]))
-    if not run.probes_hidden:  # HealthWatch.round does not say where its probes end
-        lines.append(row("  probe_round", [r.probe_seconds for r in rounds]))
-        lines.append(row("  observe + save (thread)", [r.persist_seconds for r in rounds]))
+    lines.append(row("  probe_round", [r.probe_seconds for r in rounds]))
+    lines.append(row("  observe + save (thread)", [r.persist_seconds for r in rounds]))
     if fig.intervals:
         drift = rounds[-1].started - rounds[0].started - (len(rounds) - 1) * fig.interval
         lines.append(row("start-to-start interval", fig.intervals))
@@ -676,24 +628,23 @@ def describe(fig: Figures) -> list[str]:
         f"{min(unanswered)} to {max(unanswered)}"
     )
     killed = set(run.killed)
-    if not run.probes_hidden:
-        ready_ms, not_ok = [], Counter()
-        for index, rnd in enumerate(rounds):
-            for name, verdict in rnd.outcome.verdicts.items():
-                if name in killed and run.kill_round is not None and index >= run.kill_round:
-                    continue  # dead on purpose
-                for probe in verdict.probes:
-                    if probe.ready_ms is not None and probe.outcome != "failed":
-                        ready_ms.append(probe.ready_ms)
-                    if probe.outcome != "ok":
-                        not_ok[probe.outcome] += 1
-        if ready_ms:
-            lines.append(row("/ready latency as probed (live)", ready_ms, " ms", 1))
-        total = sum(not_ok.values())
-        lines.append(
-            f"  {'probes not ok on live regions':34} {total}"
-            + (f" ({', '.join(f'{k} {v}' for k, v in sorted(not_ok.items()))})" if total else "")
-        )
+    ready_ms, not_ok = [], Counter()
+    for index, rnd in enumerate(rounds):
+        for name, verdict in rnd.outcome.verdicts.items():
+            if name in killed and run.kill_round is not None and index >= run.kill_round:
+                continue  # dead on purpose
+            for probe in verdict.probes:
+                if probe.ready_ms is not None and probe.outcome != "failed":
+                    ready_ms.append(probe.ready_ms)
+                if probe.outcome != "ok":
+                    not_ok[probe.outcome] += 1
+    if ready_ms:
+        lines.append(row("/ready latency as probed (live)", ready_ms, " ms", 1))
+    total = sum(not_ok.values())
+    lines.append(
+        f"  {'probes not ok on live regions':34} {total}"
+        + (f" ({', '.join(f'{k} {v}' for k, v in sorted(not_ok.items()))})" if total else "")
+    )
     thresholds = (
         f"thresholds: {health.unhealthy_after_failures} failed rounds over >= "
         f"{health.unhealthy_after_seconds:g}s at {fig.interval:g}s -> {fig.expected} rounds"
@@ -808,12 +759,6 @@ def main() -> int:
     parser.add_argument(
         "--interval", type=float, default=None, help="probe_interval_seconds (default: the local catalogue's, 2)"
     )
-    parser.add_argument(
-        "--round",
-        choices=sorted(ROUNDS),
-        default="probe-observe-save",
-        help="the round to time: ours (probe_round + observe + save) or HealthWatch.round",
-    )
     parser.add_argument("--keep-state", action="store_true", help="keep the temporary directory (logs, databases)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
@@ -866,18 +811,18 @@ def main() -> int:
         )
         import include.clouds.kubernetes  # noqa: F401 - probe_round imports it on its first call, timed otherwise
 
-        print(f"round timed: {args.round}; each run {args.seconds:g}s, the kills once half of it has passed\n")
+        print(f"each run {args.seconds:g}s, the kills once half of it has passed\n")
         names = [r.name for r in catalogue.regions]
         middle = len(names) // 2
         scaled_killed = names[middle - 1 : middle - 1 + KILLED]
         reference_killed = names[REFERENCE_REGIONS - REFERENCE_KILLED : REFERENCE_REGIONS]
-        ref_run = measure("reference", reference, reference_killed, fleet, args.seconds, args.round, work_dir)
+        ref_run = measure("reference", reference, reference_killed, fleet, args.seconds, work_dir)
         for line in describe(ref_fig := figures(ref_run)):
             print(line)
         for region in reference_killed:
             fleet.restart(region)
         print()
-        run = measure(f"{args.regions} regions", catalogue, scaled_killed, fleet, args.seconds, args.round, work_dir)
+        run = measure(f"{args.regions} regions", catalogue, scaled_killed, fleet, args.seconds, work_dir)
         for line in describe(fig := figures(run)):
             print(line)
         print()
