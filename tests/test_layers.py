@@ -32,7 +32,7 @@ ALLOWED = {
     AIRFLOW_LAYER: AIRFLOW_LAYER + DOMAIN + CLOUD_ACCESS + FOUNDATION,
     DOMAIN: DOMAIN + CLOUD_ACCESS + FOUNDATION,
     CLOUD_ACCESS: CLOUD_ACCESS + FOUNDATION,
-    ("include.catalogue",): ("include.errors",),
+    ("include.catalogue",): ("include.catalogue", "include.errors"),
     ("include.errors",): (),
 }
 

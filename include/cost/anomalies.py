@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from include.catalogue import AnomalyRules
+from include.catalogue.cost import AnomalyRules
 from include.cost.daily import SERIES_KEY, day_range, series_label, series_matrix
 
 MIN_BASELINE_DAYS = 3  # fewer known baseline days than this: the baseline signal is not evaluated

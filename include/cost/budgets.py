@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from include.catalogue import Budget
+from include.catalogue.cost import Budget
 from include.cost.daily import day_range, days_with_data
 
 FORECAST_WINDOW_DAYS = 7  # the run rate of the month-end forecast

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from include.errors import CurrencyRateMissing, ReconciliationError
 
 if TYPE_CHECKING:
-    from include.catalogue import CostConfig
+    from include.catalogue.cost import CostConfig
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow.compute as pc
 
-from include.catalogue import Catalogue, CostConfig
+from include.catalogue import Catalogue
+from include.catalogue.cost import CostConfig
 from include.clouds.billing.schemas import SOURCE_SCHEMAS, conform
 from include.clouds.objectstore import ObjectStore, store_for
 from include.cost.focus import NORMALISERS, ExchangeRates, reconcile, rows_by_day, source_days, source_totals

@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
-from include.catalogue import Catalogue, CostConfig
+from include.catalogue import Catalogue
+from include.catalogue.cost import CostConfig
 from include.cost.anomalies import anomalies, anomaly_alert
 from include.cost.budgets import budget_status, month_forecast
 from include.cost.daily import billing_currency, daily_costs, day_range, days_with_data, top_movers

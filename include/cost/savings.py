@@ -10,7 +10,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from include.catalogue import Catalogue, UnitPrice, Workload
+from include.catalogue import Catalogue
+from include.catalogue.cost import UnitPrice, Workload
 from include.errors import CostDataError
 
 HOURS_PER_MONTH = 730  # 8760 hours in a 365-day year / 12: the month cloud price lists use

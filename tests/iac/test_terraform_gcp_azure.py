@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from include.catalogue import BUCKET_PATTERNS
+from include.catalogue.fields import BUCKET_PATTERNS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODULES = REPO_ROOT / "terraform" / "modules"

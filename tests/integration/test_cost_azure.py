@@ -18,7 +18,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from include.catalogue import AzureCostSource, load_catalogue
+from include.catalogue import load_catalogue
+from include.catalogue.cost import AzureCostSource
 from include.clouds.billing import azure
 from include.clouds.billing.azure import extract_azure
 from include.clouds.billing.schemas import AZURE_SOURCE_SCHEMA

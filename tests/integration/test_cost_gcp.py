@@ -20,7 +20,8 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pytest
 
-from include.catalogue import REPO_ROOT, GcpCostSource
+from include.catalogue import REPO_ROOT
+from include.catalogue.cost import GcpCostSource
 from include.clouds.billing.gcp import extract_gcp
 from include.clouds.billing.schemas import GCP_SOURCE_SCHEMA
 from include.errors import SchemaDrift, SourceUnavailable

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import pyarrow as pa
 
-from include.catalogue import AwsCostSource
+from include.catalogue.cost import AwsCostSource
 from include.clouds.billing.schemas import AWS_SOURCE_SCHEMA
 from include.errors import SchemaDrift, SourceUnavailable
 

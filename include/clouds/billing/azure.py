@@ -39,7 +39,7 @@ import httpx
 import pyarrow as pa
 import tenacity
 
-from include.catalogue import AzureCostSource
+from include.catalogue.cost import AzureCostSource
 from include.clouds.billing.schemas import AZURE_SOURCE_SCHEMA
 from include.errors import CostQueryRejected, SchemaDrift, SourceUnavailable
 

@@ -19,7 +19,7 @@ from datetime import date
 
 import pyarrow as pa
 
-from include.catalogue import GcpCostSource
+from include.catalogue.cost import GcpCostSource
 from include.clouds.billing.schemas import GCP_SOURCE_SCHEMA, conform, unknown_columns
 from include.errors import SchemaDrift, SourceUnavailable
 

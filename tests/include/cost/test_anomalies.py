@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from include.catalogue import AnomalyRules
+from include.catalogue.cost import AnomalyRules
 from include.cost.anomalies import anomalies
 from tests.include.cost.frames import daily_frame, days_before
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from include.catalogue import Budget
+from include.catalogue.cost import Budget
 from include.cost.budgets import budget_status, month_forecast
 from tests.include.cost.frames import daily_frame, days_before
 

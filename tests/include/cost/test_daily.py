@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from include.catalogue import AnomalyRules
+from include.catalogue.cost import AnomalyRules
 from include.cost.anomalies import anomalies
 from include.cost.daily import DAILY_COLUMNS, daily_costs, top_movers
 from include.errors import CostDataError

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from include.catalogue import UnitPrice, Workload
+from include.catalogue.cost import UnitPrice, Workload
 from include.cost.savings import parse_utilisation, right_sizing, round_up_to_step, savings_total, spot_candidates
 from include.errors import CostDataError
 

@@ -9,57 +9,42 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from include.catalogue.cost import CostConfig
+from include.catalogue.fields import (
+    BUCKET_PATTERNS,
+    CLOUD_REGION_PATTERNS,
+    ConnId,
+    Hostname,
+    Name,
+    Percent,
+    Provider,
+    Strategy,
+    StrictModel,
+    Verification,
+)
 from include.errors import CatalogueError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CATALOGUE = REPO_ROOT / "config" / "regions.yaml"
 CATALOGUE_ENV = "MLP_REGION_CATALOGUE"
 
-Provider = Literal["aws", "gcp", "azure"]
 
-# Cloud region names as each provider spells them.
-CLOUD_REGION_PATTERNS: dict[str, str] = {
-    "aws": r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$",  # us-west-2
-    "gcp": r"^[a-z]+-[a-z]+\d+$",  # europe-west1
-    "azure": r"^[a-z]+\d*$",  # eastus, southeastasia, westus2
-}
-# Bucket (S3, GCS) and container (Azure Blob) naming rules, 3 to 63 characters.
-BUCKET_PATTERNS: dict[str, str] = {
-    "aws": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
-    "gcp": r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",
-    "azure": r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
-}
-HOSTNAME = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
-
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")]
-ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
-Hostname = Annotated[str, StringConstraints(pattern=HOSTNAME)]
-Strategy = Literal["automatic", "graceful", "immediate"]
-Verification = Literal["provider_checksum", "read_back"]
-Percent = Annotated[int, Field(ge=0, le=100)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
-
-
-class RegionConnections(_Strict):
+class RegionConnections(StrictModel):
     """Airflow connection ids a region uses."""
 
     storage: ConnId = Field(description="object store: aws (S3), google_cloud_platform (GCS) or wasb")
     kubernetes: ConnId | None = Field(default=None, description="the region's cluster (cncf-kubernetes)")
 
 
-class Region(_Strict):
+class Region(StrictModel):
     """One serving region on one cloud."""
 
     name: Name
@@ -103,7 +88,7 @@ class Region(_Strict):
         return self
 
 
-class DnsConfig(_Strict):
+class DnsConfig(StrictModel):
     """The hosted zone and the three traffic records failover steers (each a CNAME set to region names).
 
     ``record`` is weighted (one record per region; the strategies move its weights), ``latency_record`` has
@@ -135,7 +120,7 @@ class DnsConfig(_Strict):
 QUEUE_URL = r"^https?://[^/]+/\d+/[A-Za-z0-9_-]{1,80}(\.fifo)?$"
 
 
-class EventsConfig(_Strict):
+class EventsConfig(StrictModel):
     """The SQS queues of the platform's events: model-registry events, and serving's reports of bad replicas."""
 
     queue_url: str = Field(pattern=QUEUE_URL, description="model-registry events: start the replication DAG")
@@ -145,7 +130,7 @@ class EventsConfig(_Strict):
     connection: ConnId
 
 
-class ReplicationConfig(_Strict):
+class ReplicationConfig(StrictModel):
     """How model versions are replicated and audited."""
 
     state_connection: ConnId = "mlp_state"
@@ -155,7 +140,7 @@ class ReplicationConfig(_Strict):
     stream_source: bool = False  # one GET per source file instead of parallel ranged GETs
 
 
-class VantagePoint(_Strict):
+class VantagePoint(StrictModel):
     """A place health probes run from. ``endpoints`` overrides a region's serving endpoint as seen from here
     (a regional egress or probe proxy); regions not listed are probed at their ``serving_endpoint``."""
 
@@ -163,7 +148,7 @@ class VantagePoint(_Strict):
     endpoints: dict[str, str] = {}
 
 
-class HealthConfig(_Strict):
+class HealthConfig(StrictModel):
     """How regions are probed and when the state machine moves (thresholds and hysteresis)."""
 
     probe_interval_seconds: float = Field(default=5, gt=0, le=300)
@@ -196,7 +181,7 @@ class HealthConfig(_Strict):
         return self
 
 
-class FailoverConfig(_Strict):
+class FailoverConfig(StrictModel):
     """How traffic moves away from a failed region and back, and the circuit breaker that limits it."""
 
     strategy: Strategy = "automatic"
@@ -209,6 +194,18 @@ class FailoverConfig(_Strict):
     kubernetes_namespace: str = "mlp-serving"
     serving_deployment: str = "model-serving"
     notify_connection: ConnId | None = Field(default=None, description="an http connection to a webhook")
+    approval_timeout_seconds: float = Field(
+        default=1800,
+        ge=1,
+        le=7 * 86400,
+        description="how long a manual move waits for a person's approval before approval_default applies",
+    )
+    approval_default: Literal["reject", "approve"] = Field(
+        default="reject", description="what a manual move's approval becomes when nobody answers in time"
+    )
+    move_budget_seconds: float = Field(
+        default=900, gt=0, description="a failover_moves run still going this long after it was queued is alerted"
+    )
 
     @model_validator(mode="after")
     def _check_steps(self) -> FailoverConfig:
@@ -216,117 +213,16 @@ class FailoverConfig(_Strict):
             raise ValueError(f"drain_steps must go down and end at 0, got {self.drain_steps}")
         if self.failback_steps != sorted(self.failback_steps) or self.failback_steps[-1] != 100:
             raise ValueError(f"failback_steps must go up and end at 100, got {self.failback_steps}")
+        pauses = max(len(self.drain_steps), len(self.failback_steps)) * self.step_pause_seconds
+        if self.move_budget_seconds <= pauses:
+            raise ValueError(
+                f"move_budget_seconds {self.move_budget_seconds:g} is not longer than a gradual move's pauses "
+                f"alone ({pauses:g} s: steps x step_pause_seconds); every such move would miss its deadline"
+            )
         return self
 
 
-class AwsCostSource(_Strict):
-    """AWS Cost Explorer, read through an aws connection (the account's payer or member account)."""
-
-    connection: ConnId
-
-
-class GcpCostSource(_Strict):
-    """The Cloud Billing export to BigQuery, read through a google_cloud_platform connection."""
-
-    connection: ConnId
-    table: str = Field(
-        pattern=r"^[a-z][a-z0-9-]{4,29}\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_]{1,1024}$",
-        description="project.dataset.gcp_billing_export_v1_<account>: the standard or detailed export table",
-    )
-    location: str = "US"
-
-
-class AzureCostSource(_Strict):
-    """Azure Cost Management ``Query`` on a scope, with credentials from an azure connection."""
-
-    connection: ConnId
-    scope: str = Field(pattern=r"^/subscriptions/[0-9a-fA-F-]{36}(/resourceGroups/[^/]+)?$")
-
-
-class CostSources(_Strict):
-    aws: AwsCostSource | None = None
-    gcp: GcpCostSource | None = None
-    azure: AzureCostSource | None = None
-
-    @property
-    def providers(self) -> list[Provider]:
-        """The clouds that have a billing source, in a fixed order (aws, gcp, azure)."""
-        return [provider for provider in ("aws", "gcp", "azure") if getattr(self, provider) is not None]
-
-
-class AnomalyRules(_Strict):
-    """When a service's cost in a region is anomalous (see ``include/cost/anomalies.py``)."""
-
-    min_daily_cost: float = Field(default=5.0, ge=0, description="smaller daily costs are never anomalies")
-    day_over_day_ratio: float = Field(default=1.5, gt=1, description="today over yesterday")
-    baseline_days: int = Field(default=14, ge=3, le=90, description="trailing days of the baseline")
-    baseline_sigmas: float = Field(default=3.0, gt=0, description="standard deviations above the baseline mean")
-
-
-class Budget(_Strict):
-    """A monthly budget for one cloud, in one of its regions or (``region`` unset) all of them."""
-
-    provider: Provider
-    region: str | None = Field(default=None, description="the cloud's region id, as in FOCUS RegionId")
-    monthly: float = Field(gt=0, description="in the reporting currency")
-
-
-class Workload(_Strict):
-    """A workload the savings analysis looks at: what it requests, on which capacity, and whether it may move."""
-
-    name: Name
-    region: Name = Field(description="a region of this catalogue")
-    replicas: int = Field(ge=1)
-    cpu_request: float = Field(gt=0, description="vCPU per replica")
-    memory_request_gib: float = Field(gt=0, description="GiB per replica")
-    capacity: Literal["on_demand", "spot"] = "on_demand"
-    stateless: bool = False
-    interruptible: bool = Field(default=False, description="survives losing a replica at two minutes' notice")
-    utilisation: Literal["serving_metrics"] | None = Field(
-        default=None, description="where its used CPU and memory come from: the region's serving /metrics"
-    )
-
-
-class UnitPrice(_Strict):
-    """What one vCPU-hour and one GiB-hour of node capacity cost, in the reporting currency."""
-
-    vcpu_hour: float = Field(gt=0)
-    gib_hour: float = Field(gt=0)
-
-
-class CostConfig(_Strict):
-    """The daily cost pipeline: sources, currency, restatement window, savings rules, budgets."""
-
-    start_date: date = Field(description="the first day the daily DAG covers (catchup starts here)")
-    catchup: bool = Field(default=True, description="run every missed day since start_date when unpaused")
-    reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    exchange_rates: dict[Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")], float] = Field(
-        default={}, description="units of the reporting currency for one unit of each other currency"
-    )
-    restatement_days: int = Field(default=3, ge=1, le=45, description="recent days re-pulled by every run")
-    history_days: int = Field(
-        default=90, ge=1, le=400, description="what the first run loads, when no FOCUS data is stored yet"
-    )
-    store_region: Name | None = Field(default=None, description="whose bucket holds cost data; default primary")
-    prefix: str = Field(default="cost", pattern=r"^[a-z0-9][a-z0-9/_-]*[a-z0-9]$")
-    sources: CostSources = CostSources()
-    spot_discount: float = Field(default=0.6, gt=0, lt=1, description="spot price = on-demand x (1 - discount)")
-    unit_prices: dict[Provider, UnitPrice] = {}
-    anomalies: AnomalyRules = AnomalyRules()
-    budgets: list[Budget] = []
-    budget_alert_percents: list[Annotated[int, Field(ge=1, le=500)]] = [50, 80, 100]
-    workloads: list[Workload] = []
-    utilisation_window_seconds: float = Field(default=10, gt=0, le=600, description="between two /metrics reads")
-    notify_connection: ConnId | None = Field(default=None, description="an http connection to a webhook")
-
-    @model_validator(mode="after")
-    def _check_rates(self) -> CostConfig:
-        if self.reporting_currency in self.exchange_rates:
-            raise ValueError(f"exchange_rates must not list the reporting currency {self.reporting_currency}")
-        return self
-
-
-class Catalogue(_Strict):
+class Catalogue(StrictModel):
     """All regions plus the DNS they are served under, the event queue and replication settings."""
 
     dns: DnsConfig
