@@ -17,7 +17,9 @@ so a move is never made twice, and the branch runs the strategy of each region f
 
 Every DNS change takes the state database's traffic lock (and these tasks the one-slot ``mlp_dns_moves``
 pool), so moves never undo each other; the last healthy region is never drained and the circuit breaker
-limits failovers per hour (``include/failover/traffic.py``). Pause this DAG to turn automatic failover off.
+limits failovers per hour (``include/failover/traffic.py``). A run still going
+``failover.move_budget_seconds`` after it was queued raises a ``deadline_missed`` alert (a DeadlineAlert,
+``include/airflow/deadlines.py``). Pause this DAG to turn automatic failover off.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from datetime import timedelta
 from airflow.sdk import dag, get_current_context, task
 
 from include.airflow.assets import region_health_asset
+from include.airflow.deadlines import move_deadline
 from include.airflow.defaults import START_DATE, default_args
 from include.airflow.traffic import FailoverNotifier, add_traffic_moves
 from include.catalogue import catalogue_path, load_catalogue
@@ -44,6 +47,7 @@ CATALOGUE = load_catalogue()  # a local file: no network at parse time
     tags=["failover", "health"],
     doc_md=__doc__,
     default_args=default_args(retries=1, retry_delay=timedelta(seconds=10)),
+    deadline=move_deadline(CATALOGUE),  # an alert when a run is still going past failover.move_budget_seconds
 )
 def failover_moves():
     @task(multiple_outputs=False, on_success_callback=FailoverNotifier())

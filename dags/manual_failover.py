@@ -5,17 +5,24 @@ failback brings it back, gradually. The same safety rules apply as to automatic 
 region is never drained, and the circuit breaker refuses a failover past its hourly limit unless the operator
 overrides it. ``POST /api/v2/dags/manual_failover/dagRuns`` with
 ``{"conf": {"region": "aws-us-west-2", "action": "failover", "strategy": "graceful", "reason": "maintenance"}}``.
+
+Every move waits for a person's approval (``approve_move``, human-in-the-loop: Required Actions in the UI, or
+``PATCH .../taskInstances/approve_move/-1/hitlDetails``), holding no worker or pool slot while it waits. After
+``failover.approval_timeout_seconds`` with no answer, ``failover.approval_default`` applies. ``apply_approval``
+lets an approved move through with its approval record, or drops a rejected one with an alert.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.airflow.defaults import START_DATE, default_args
 from include.airflow.traffic import FailoverNotifier, add_traffic_moves
 from include.catalogue import load_catalogue
+from include.failover.approval import OPTIONS
 
 CATALOGUE = load_catalogue()  # a local file: no network at parse time
 
@@ -79,7 +86,37 @@ def manual_failover():
         store = FailoverStore.from_connection(catalogue.replication.state_connection)
         return manual_move(catalogue, store, dict(context["params"]), context["run_id"])
 
-    add_traffic_moves(check_move(), CATALOGUE.dns.connection, CATALOGUE.dns.ttl)
+    @task.short_circuit(ignore_downstream_trigger_rules=False, multiple_outputs=True)
+    def ask_approval(listed: dict) -> dict:
+        """The approval's subject and body; with no move to approve, skip ``approve_move``."""
+        from include.failover.approval import approval_request
+        from include.failover.store import FailoverStore
+
+        if not listed["actions"]:
+            return {}
+        catalogue = load_catalogue()
+        store = FailoverStore.from_connection(catalogue.replication.state_connection)
+        return approval_request(catalogue, store, listed["actions"][0])
+
+    @task(trigger_rule="none_failed", multiple_outputs=False, on_success_callback=FailoverNotifier())
+    def apply_approval(listed: dict, answer: dict | None) -> dict:
+        """The moves the approval lets through, each with its approval record; alerts for a rejection."""
+        from include.failover import approval
+
+        return approval.apply_approval(listed, answer, get_current_context()["run_id"])
+
+    listed = check_move()
+    request = ask_approval(listed)
+    approve_move = HITLOperator(
+        task_id="approve_move",
+        subject=request["subject"],
+        body=request["body"],
+        options=list(OPTIONS.values()),
+        defaults=OPTIONS[CATALOGUE.failover.approval_default],
+        response_timeout=timedelta(seconds=CATALOGUE.failover.approval_timeout_seconds),
+    )
+    decided = apply_approval(listed, approve_move.output)
+    add_traffic_moves(decided, CATALOGUE.dns.connection, CATALOGUE.dns.ttl)
 
 
 manual_failover()

@@ -99,8 +99,9 @@ def plan_failover(
     )
 
 
-def plan_failback(controller: TrafficController, region: str, reason: str) -> ShiftPlan:
-    """The plan to bring ``region`` back gradually; ``MoveRefused`` unless it is failed over and probes ``ok``."""
+def plan_failback(controller: TrafficController, region: str, reason: str, approval: dict | None = None) -> ShiftPlan:
+    """The plan to bring ``region`` back gradually; ``MoveRefused`` unless it is failed over and probes ``ok``.
+    An operator's ``approval`` goes into the plan's evidence, and so into the record of the failback."""
     record = controller.records()[region]
     if record.state not in (State.FAILOVER, State.RECOVERING):
         raise MoveRefused(f"not failing back {region}: it is {record.state}, not failed over")
@@ -109,16 +110,17 @@ def plan_failback(controller: TrafficController, region: str, reason: str) -> Sh
         raise MoveRefused(f"not failing back {region}: its probes say {verdict} now")
     before = controller.dns.read()
     receivers = sorted(before.receiving() - {region})
-    evidence = {"before": before.as_dict()}
+    evidence = {"before": before.as_dict()} | ({"approval": approval} if approval is not None else {})
     steps = [w for w in controller.catalogue.failover.failback_steps if w > before.weights.get(region, 0)] or [100]
     return ShiftPlan(region, "failback", "graceful", steps, receivers, reason, evidence=evidence)
 
 
 def plan_move(controller: TrafficController, action: dict, run_id: str | None = None) -> ShiftPlan:
     """The plan for one listed move (``region``, ``action``, ``strategy``, ``reason`` and, for an operator's
-    failover, ``held`` and ``override_circuit_breaker``); ``MoveRefused`` when a rule forbids it."""
+    failover, ``held`` and ``override_circuit_breaker``; for an operator's move, its ``approval``);
+    ``MoveRefused`` when a rule forbids it."""
     if action["action"] == "failback":
-        return plan_failback(controller, action["region"], action["reason"])
+        return plan_failback(controller, action["region"], action["reason"], action.get("approval"))
     return plan_failover(
         controller,
         action["region"],
