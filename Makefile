@@ -11,7 +11,7 @@ UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
 RUN := $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: demo up down status replication-status failover-status region-down region-up install lint test test-fast bench bench-failover bench-health-scale bench-lifecycle bench-cost lock clean
+.PHONY: demo up down status replication-status failover-status region-down region-up backup restore install lint test test-fast bench bench-failover bench-health-scale bench-lifecycle bench-cost bench-control-plane lock clean
 
 demo up: install
 	@$(RUN) -m localdev up
@@ -31,6 +31,31 @@ failover-status:
 
 region-down region-up:   # make region-down REGION=azure-eastus
 	@$(RUN) -m localdev $@ $(REGION)
+
+# The local platform's state to .local/backups/<UTC time>/ (docs/control-plane.md): the state database as a logical
+# dump, Airflow's metadata database (SQLite's online backup, or pg_dump -Fc in the production topology) and
+# secrets.json, whose Fernet key the metadata database's secrets are encrypted with. `make restore
+# FROM=.local/backups/<time>` puts all three back, with the platform stopped (make down).
+BACKUP_DIR := .local/backups/$(shell date -u +%Y%m%dT%H%M%SZ)
+AIRFLOW_DB_URL = $(if $(filter production,$(shell cat .local/topology 2>/dev/null)),$(or $(MLP_POSTGRES_URL),postgresql+psycopg2://postgres@127.0.0.1:5432)/$(or $(MLP_AIRFLOW_DB),mlp_airflow),sqlite:///$(CURDIR)/.local/airflow/airflow.db)
+
+backup:
+	@test -f .local/connections.env || { echo "error: no local platform in .local to back up; run make demo first"; exit 1; }
+	@mkdir -p -m 700 $(BACKUP_DIR)
+	@set -a; . ./.local/connections.env; $(RUN) -m include.state backup --to $(BACKUP_DIR)/state.jsonl.gz
+	@$(RUN) -m include.state backup-airflow-db --url '$(AIRFLOW_DB_URL)' --to $(BACKUP_DIR)/airflow-metadata.backup
+	@install -m 600 .local/secrets.json $(BACKUP_DIR)/secrets.json
+	@echo "Backed up to $(BACKUP_DIR); restore with: make down && make restore FROM=$(BACKUP_DIR)"
+
+restore:
+	@test -n "$(FROM)" || { echo "error: say which backup: make restore FROM=.local/backups/<time>"; exit 1; }
+	@test -f $(FROM)/state.jsonl.gz -a -f $(FROM)/airflow-metadata.backup || { echo "error: $(FROM) is not a make backup folder (no state.jsonl.gz and airflow-metadata.backup)"; exit 1; }
+	@test -f .local/connections.env || { echo "error: no local platform in .local to restore into; run make demo, then make down"; exit 1; }
+	@! $(RUN) -m localdev status | grep -q 'running, PID' || { echo "error: the platform is running; stop it first (make down)"; exit 1; }
+	@set -a; . ./.local/connections.env; $(RUN) -m include.state restore --from $(FROM)/state.jsonl.gz --replace
+	@$(RUN) -m include.state restore-airflow-db --url '$(AIRFLOW_DB_URL)' --from $(FROM)/airflow-metadata.backup
+	@install -m 600 $(FROM)/secrets.json .local/secrets.json
+	@echo "Restored $(FROM); start the platform with make up"
 
 install: $(VENV)/.installed node_modules/.installed $(IAC_VENV)/.installed $(HCL_VENV)/.installed
 
@@ -90,6 +115,11 @@ bench-lifecycle: install   # needs the platform up: make demo
 
 bench-cost: install
 	$(RUN) benchmarks/cost.py $(BENCH_ARGS)
+
+# From a state backup to a control plane that has taken over, on fresh SQLite databases (needs nothing up; it
+# starts its own emulators and Airflow on free loopback ports). BENCH_ARGS="--backup FILE" or "--versions 5000".
+bench-control-plane: install
+	$(RUN) benchmarks/control_plane.py $(BENCH_ARGS)
 
 # Re-resolve the pins after changing requirements*.txt (about a minute with uv). The known-good freeze
 # constrains everything except boto3/botocore/s3transfer: aiobotocore (the async SQS watcher) pins an

@@ -31,6 +31,14 @@ class StateSchemaMismatch(RuntimeError):
     """The state database's schema revision is not this code's; the message names both and the fix."""
 
 
+class BackupInvalid(PermanentError, ValueError):
+    """The file is not a state backup this code can read; the message says what is wrong with it."""
+
+
+class RestoreRefused(RuntimeError):
+    """The target database is not one a backup may be restored into; nothing was changed."""
+
+
 # Cloud access
 
 

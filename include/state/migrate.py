@@ -12,7 +12,7 @@ from include.errors import StateSchemaMismatch, StateSchemaMissing
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "mlp_alembic_version"  # never Airflow's own alembic_version, should both share a database
 UPGRADE_COMMAND = "python -m include.state upgrade"
-_PG_LOCK = 0x6D6C7073  # "mlps": one upgrade at a time per PostgreSQL database
+PG_SCHEMA_LOCK = 0x6D6C7073  # "mlps": one upgrade or restore at a time per PostgreSQL database
 
 
 def alembic_config(connection: sa.Connection | None = None):
@@ -48,7 +48,7 @@ def upgrade_state_db(engine_or_url: sa.Engine | str) -> tuple[str | None, str]:
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_SCHEMA_LOCK})
             before = current_revision(connection)
             command.upgrade(alembic_config(connection), "head")
             return before, current_revision(connection)

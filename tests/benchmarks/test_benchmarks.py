@@ -67,3 +67,10 @@ def test_health_scale_runs_without_a_platform():
     assert any(line.startswith("4 regions: 4 regions x 3 vantage points") for line in lines), lines
     assert HEADLINE.match(lines[-1]), lines[-1]
     assert "probe interval holds at 4 regions: " in lines[-1]
+
+
+def test_control_plane_restore_runs_without_a_platform():
+    lines = run_benchmark("benchmarks/control_plane.py", "--versions", "20")
+    assert any(line.startswith("Check: ") and line.endswith("equals the backup: True") for line in lines), lines
+    assert HEADLINE.match(lines[-1]), lines[-1]
+    assert lines[-1].startswith("Headline: from nothing to a control plane that has taken over in ")
