@@ -132,7 +132,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         _run_localdev(env, "demo", what="registering the demo model")
         print("Starting the model-serving service of each region ...", flush=True)
         start_serving(table, catalogue, env, DEMO_MODEL, trusted_keys_dir(state_dir))
-        _start_health_watch(catalogue, settings, state_dir)
+        _start_health_watch(catalogue, settings, state_dir, env)
     except BaseException:
         stopped = table.stop_all()
         print(f"Start-up failed; stopped what had started: {', '.join(stopped) or 'nothing'}.", file=sys.stderr)
@@ -141,7 +141,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_health_watch(catalogue, settings: AirflowSettings, state_dir: Path) -> None:
+def _start_health_watch(catalogue, settings: AirflowSettings, state_dir: Path, env: dict[str, str]) -> None:
     """Unpause failover_moves once every region serves the demo model (so none is failed over at start), and
     the cost DAG (whose right-sizing samples the serving processes). failover_moves' file is parsed again at
     once: its health watch starts when a parse finds the DAG unpaused."""
@@ -150,7 +150,13 @@ def _start_health_watch(catalogue, settings: AirflowSettings, state_dir: Path) -
     readiness = wait_until_ready(catalogue, timeout=120)
     not_ready = {name: reason for name, reason in readiness.items() if reason != "ready"}
     if not_ready:
-        raise StartupError(f"regions not serving the demo model within 120 s: {not_ready}")
+        status = subprocess.run(
+            [sys.executable, "-m", "include.replication", "status"], env=env, capture_output=True, text=True
+        )
+        raise StartupError(
+            f"regions not serving the demo model within 120 s: {not_ready}\n"
+            f"replication status (logs in {state_dir / 'logs'}):\n{status.stdout}{status.stderr[-2000:]}"
+        )
     client = AirflowClient(settings.api_url, ADMIN_USER, local_secrets(state_dir)["admin_password"])
     for dag_id in (HEALTH_DAG, COST_DAG):
         client.wait_for_dag(dag_id)

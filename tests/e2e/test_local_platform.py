@@ -318,6 +318,7 @@ def check_cost_report(client: AirflowClient, topology: str) -> None:
     assert anonymous.value.code == 401
 
 
+@pytest.mark.timeout(1200)  # embedded runs every failover check and two benchmarks: about 10 minutes
 @pytest.mark.parametrize("topology", ["embedded", "production"])
 def test_up_trigger_wiring_dag_down(tmp_path, topology):
     state = tmp_path / "state"
