@@ -9,7 +9,10 @@ For each model version registered in a region, every region's copy is classified
 
 A drifted copy is repaired from a copy that was just verified ``ok`` (the source region's if it is ok):
 its manifest is deleted first, so it stops being a finished replica, then the bad files are deleted, copied
-again, verified and published as in normal replication (``include.replication.replicate``).
+again, verified and published as in normal replication (``include.replication.replicate``), and its
+rollout pointer moved as replication's ``verify`` moves it (``promote``: only if the version supersedes what
+the region serves). A copy never replicated yet, whose replication an event has not reached, is completed
+and rolled out the same way, so a replication that then finds it published has nothing left to do.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from include.catalogue import Catalogue
 from include.clouds.objectstore import ObjectStore, store_for
 from include.replication.manifest import MANIFEST_NAME, MODELS_PREFIX, Manifest, manifest_key
 from include.replication.replicate import Replica, copy_version, read_manifest, settings_of, verify_and_publish
+from include.replication.rollout import promote
 from include.replication.status import StatusRow, StatusStore, as_utc
 from include.replication.transfer import TransferSettings, sha256_of
 
@@ -107,6 +111,8 @@ def audit_version(catalogue: Catalogue, version: dict, repair: bool = True) -> l
             bad = bad_files if state == "corrupt" else [f.path for f in manifest.files]
             _repair(stores[name], stores[donor], manifest, bad, settings)
             repaired = check_copy(stores[name], manifest, settings)[0] == "ok"
+            if repaired:  # as replication's verify does: a copy the audit completed is rolled out too
+                promote(stores[name], manifest, reason=f"audit repaired a {state} copy")
             if name != source_region.name:
                 outcome = "audit repaired" if repaired else "audit could not repair"
                 StatusStore.from_connection(catalogue.replication.state_connection).record(
@@ -120,6 +126,8 @@ def audit_version(catalogue: Catalogue, version: dict, repair: bool = True) -> l
                     message=f"{outcome} a {state} copy: {detail}",
                 )
         findings.append(Finding(manifest.model, manifest.version, name, state, detail, repaired))
+    if any(finding.repaired for finding in findings):  # the source too, which replication would have moved
+        promote(stores[source_region.name], manifest, reason="registered; replicated by the audit")
     return findings
 
 

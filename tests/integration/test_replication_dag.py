@@ -84,6 +84,21 @@ def test_audit_finds_and_repairs_corruption_at_rest(local_clouds, airflow_db, re
     assert row.state == "verified" and "audit repaired a corrupt copy: weights.bin" in row.message
 
 
+def test_a_copy_the_audit_completes_is_rolled_out_as_replication_would(local_clouds, airflow_db):
+    """The audit reaches a version before its replication event does: it copies the missing replicas and moves
+    every region's rollout pointer, so the replication run that follows, finding them published, leaves no
+    region without the version (seen on the local platform, where both start together)."""
+    catalogue = load_catalogue()
+    manifest = register_model_version(catalogue.primary, "audited-first", "1", model_files("audit-first", 1))
+
+    dag_run = parse_dag("replication_audit.py", "replication_audit").test()
+
+    assert dag_run.state == "success", task_states(dag_run)
+    for region in catalogue.regions:
+        pointer = read_pointer(store_for(region), "audited-first")
+        assert (pointer.version, pointer.manifest_sha256) == ("1", manifest.total_sha256), region.name
+
+
 def test_unknown_conf_field_fails_the_run_naming_it(local_clouds, airflow_db, replication_dag):
     dag_run = replication_dag.test(run_conf={"modle": "fraud-detector", "version": "1"})
     assert dag_run.state == "failed"
