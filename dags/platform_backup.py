@@ -51,7 +51,6 @@ def platform_backup():
     @task(multiple_outputs=False, execution_timeout=timedelta(minutes=30))
     def back_up_state(params: dict, logical_date=None, dag_run=None) -> dict:
         """Dump the state database for the run's hour to each backup region; delete the expired backups."""
-        from include.catalogue import load_catalogue
         from include.state.backup import back_up_to_regions
         from include.state.engine import state_engine
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from include.catalogue import Catalogue
 from include.failover.machine import RegionRecord
+from include.failover.notify import approval_alert
 from include.failover.store import FailoverStore
 
 OPTIONS = {"approve": "Approve", "reject": "Reject"}  # decision -> the option the approver picks
@@ -92,7 +93,7 @@ def apply_approval(listed: dict, result: dict | None, run_id: str | None = None)
     """
     moves = listed["actions"]
     if result is None:
-        return {"actions": [], "alerts": [_alert(m, "not made: nobody approved it", run_id) for m in moves]}
+        return {"actions": [], "alerts": [approval_alert(m, "not made: nobody approved it", run_id) for m in moves]}
     record = approval_record(result)
     decided = {"approve": "approved", "reject": "rejected"}[record["decision"]]
     if record["deadline_applied"]:
@@ -100,18 +101,8 @@ def apply_approval(listed: dict, result: dict | None, run_id: str | None = None)
     else:
         why = f"{decided} by {record['by']} at {record['at']}"
     if record["decision"] == "reject":
-        return {"actions": [], "alerts": [_alert(m, f"not made: {why}", run_id, record) for m in moves]}
-    alerts = [_alert(m, f"going ahead: {why}", run_id, record) for m in moves] if record["deadline_applied"] else []
+        return {"actions": [], "alerts": [approval_alert(m, f"not made: {why}", run_id, record) for m in moves]}
+    alerts = (
+        [approval_alert(m, f"going ahead: {why}", run_id, record) for m in moves] if record["deadline_applied"] else []
+    )
     return {"actions": [{**move, "approval": record} for move in moves], "alerts": alerts}
-
-
-def _alert(move: dict, outcome: str, run_id: str | None, approval: dict | None = None) -> dict:
-    return {
-        "kind": "approval",
-        "severity": "warning",
-        "region": move["region"],
-        "at": time.time(),
-        "text": f"{move['region']}: manual {move['action']} ({move['strategy']}) {outcome}",
-        "approval": approval,
-        "run_id": run_id,
-    }

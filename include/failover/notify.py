@@ -1,4 +1,4 @@
-"""Failover alerts: one JSON message per state transition, DNS switch, traffic move or refused move.
+"""Failover alerts: one JSON message per state transition, DNS switch, traffic move, refused move or approval.
 
 Every alert is written to the log; when ``failover.notify_connection`` names an Airflow ``http``
 connection, it is also POSTed there as JSON (a chat or paging webhook) through the http provider's hook.
@@ -52,6 +52,19 @@ def switch_alert(switch: dict, run_id: str | None = None) -> dict:
         "at": switch["at"],
         "text": f"{switch['region']}: DNS switched to {', '.join(switch['receivers'])} by the health watch "
         f"(Route 53 change {switch['change_id'] or 'none needed'}); failover_moves checks the receivers and records it",
+        "run_id": run_id,
+    }
+
+
+def approval_alert(move: dict, outcome: str, run_id: str | None, approval: dict | None = None) -> dict:
+    """The alert for a manual move's approval outcome (rejected, or approved by the deadline's default)."""
+    return {
+        "kind": "approval",
+        "severity": "warning",
+        "region": move["region"],
+        "at": time.time(),
+        "text": f"{move['region']}: manual {move['action']} ({move['strategy']}) {outcome}",
+        "approval": approval,
         "run_id": run_id,
     }
 
