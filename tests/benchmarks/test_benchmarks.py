@@ -62,7 +62,7 @@ def test_cost_runs_at_a_small_size():
 
 
 def test_health_scale_runs_without_a_platform():
-    lines = run_benchmark("benchmarks/health_scale.py", "--regions", "4", "--seconds", "20", "--interval", "1")
+    lines = run_benchmark("benchmarks/health_scale.py", "--regions", "4", "--seconds", "10", "--interval", "1")
     assert any(line.startswith("reference: 3 regions x 3 vantage points") for line in lines), lines
     assert any(line.startswith("4 regions: 4 regions x 3 vantage points") for line in lines), lines
     assert HEADLINE.match(lines[-1]), lines[-1]

@@ -14,7 +14,14 @@ import time
 
 import pytest
 
-from tests.integration.failover_harness import AWS, AZURE, GCP, HealthLoop
+from tests.integration.failover_harness import (
+    AWS,
+    AZURE,
+    GCP,
+    SLOW_DELAY_SECONDS,
+    TIMEOUT_DELAY_SECONDS,
+    HealthLoop,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +156,7 @@ def test_graceful_drain_pauses_while_the_receivers_are_degraded(regions, make_lo
         receivers = [regions.regions[name].proxy for name in (AWS, AZURE)]
         if outcomes == ["stepped"]:
             for proxy in receivers:
-                proxy.delay(0.6)  # degraded: slower than slow_ms, within the timeout
+                proxy.delay(SLOW_DELAY_SECONDS)
         elif outcomes.count("paused") == 2:
             for proxy in receivers:
                 proxy.heal()
@@ -182,14 +189,14 @@ def test_a_short_blip_degrades_but_never_fails_over(regions, make_loop, failover
 
 def test_slow_region_is_degraded_but_not_failed_over(regions, make_loop, failover_figures):
     loop = make_loop()
-    regions.regions[GCP].proxy.delay(0.6)  # above slow_ms (400), below the timeout (1000)
+    regions.regions[GCP].proxy.delay(SLOW_DELAY_SECONDS)
     loop.run_for(6)
     assert (GCP, "HEALTHY", "DEGRADED") in loop.transitions()
     assert all(to != "UNHEALTHY" for _, _, to in loop.transitions()), loop.describe()
     assert set(loop.weights().values()) == {100}
     regions.regions[GCP].proxy.heal()
     loop.run_until(lambda lp: lp.states()[GCP] == "HEALTHY", timeout=15)
-    failover_figures("slow 600 ms: false failovers", false_failovers(loop))
+    failover_figures(f"slow {SLOW_DELAY_SECONDS:g} s: false failovers", false_failovers(loop))
 
 
 def test_region_slower_than_the_timeout_fails_over(regions, make_loop, failover_figures):
@@ -197,9 +204,9 @@ def test_region_slower_than_the_timeout_fails_over(regions, make_loop, failover_
     fail_over_and_back(
         loop,
         AZURE,
-        fault=lambda: regions.regions[AZURE].proxy.delay(2.0),
+        fault=lambda: regions.regions[AZURE].proxy.delay(TIMEOUT_DELAY_SECONDS),
         heal=lambda: regions.regions[AZURE].proxy.heal(),
-        label="latency 2 s (automatic)",
+        label=f"latency {TIMEOUT_DELAY_SECONDS:g} s (automatic)",
         figures=failover_figures,
     )
 
