@@ -51,10 +51,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ARM_TOKEN_SCOPE = "https://management.azure.com/.default"
+ARM_TOKEN_SCOPE = "https://management.azure.com/.default"  # noqa: S105 - an OAuth scope, not a password
 LOCAL_TENANT_ID = "00000000-0000-4000-8000-000000000001"
 LOCAL_CLIENT_ID = "00000000-0000-4000-8000-000000000002"
-LOCAL_CLIENT_SECRET = "any-secret-the-stand-in-does-not-check"  # not a secret: nothing checks it
+LOCAL_CLIENT_SECRET = "any-secret-the-stand-in-does-not-check"  # noqa: S105 - not a secret: nothing checks it
 COST_TYPES = {"ActualCost": "actual_cost", "Usage": "actual_cost", "AmortizedCost": "amortized_cost"}
 DIMENSIONS = {"ServiceName": "service_name", "ResourceLocation": "resource_location"}
 RETRY_AFTER_HEADERS = {

@@ -98,7 +98,7 @@ class ProcessTable:
             try:
                 if ready():
                     return
-            except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+            except Exception:  # noqa: BLE001, S110 - not ready yet, whatever the reason
                 pass
             time.sleep(0.25)
         raise StartupError(f"{what} did not become ready within {timeout:g} s.\n{self.log_tail(names[0])}")
@@ -166,7 +166,7 @@ def port_owner(port: int) -> str | None:
             if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
                 proc = psutil.Process(conn.pid)
                 return f"PID {conn.pid} ({' '.join(proc.cmdline()[:3])})"
-    except Exception:  # noqa: BLE001 - the owner is a nicety; the port is taken either way
+    except Exception:  # noqa: BLE001, S110 - the owner is a nicety; the port is taken either way
         pass
     return "another process"
 

@@ -405,7 +405,7 @@ def _azure_table(calendar: _Calendar, seed: int) -> pa.Table:
 
 def _sku_id(description: str) -> str:
     """A made-up SKU id in Google's format (XXXX-XXXX-XXXX), stable for a description."""
-    digest = hashlib.sha1(description.encode()).hexdigest().upper()
+    digest = hashlib.sha1(description.encode(), usedforsecurity=False).hexdigest().upper()
     return f"{digest[0:4]}-{digest[4:8]}-{digest[8:12]}"
 
 
@@ -588,11 +588,11 @@ def _allocate(rows_per_hour: int) -> list[int]:
 
 
 def _digits(text: str, length: int) -> str:
-    return str(int(hashlib.sha1(text.encode()).hexdigest(), 16))[:length]
+    return str(int(hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest(), 16))[:length]
 
 
 def _resource(group: _Group, k: int, zone: str | None) -> dict:
-    tag = hashlib.sha1(f"{group.name}/{group.project}/{k}".encode()).hexdigest()
+    tag = hashlib.sha1(f"{group.name}/{group.project}/{k}".encode(), usedforsecurity=False).hexdigest()
     if group.kind == "instance":
         cluster = dict(group.labels)["goog-k8s-cluster-name"]
         name = f"gke-{cluster}-{group.name}-{tag[:8]}-{tag[8:12]}"

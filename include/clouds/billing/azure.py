@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "2023-11-01"
 DEFAULT_MANAGEMENT_ENDPOINT = "https://management.azure.com"
-ARM_TOKEN_SCOPE = "https://management.azure.com/.default"
+ARM_TOKEN_SCOPE = "https://management.azure.com/.default"  # noqa: S105 - an OAuth scope, not a password
 COST_TYPES = {"ActualCost": "actual_cost", "AmortizedCost": "amortized_cost"}
 GROUPING = [{"type": "Dimension", "name": "ServiceName"}, {"type": "Dimension", "name": "ResourceLocation"}]
 COLUMNS = ("UsageDate", "ServiceName", "ResourceLocation", "Currency", "Cost")
