@@ -91,7 +91,8 @@ lint: $(VENV)/.installed
 
 # Two pytest runs side by side, to fit CI's 30 minutes on two cores: the end-to-end tests and benchmarks,
 # which mostly wait on Airflow's timers, in the background (their output follows when they end), and every
-# other test in the foreground. Each test still runs alone in its own run; both must pass.
+# other test in the foreground. Each test still runs alone in its own run; both must pass (a run that a
+# PYTEST_ARGS selection leaves empty, pytest's status 5, passes unless both are empty).
 SLOW_TESTS := tests/e2e tests/benchmarks
 
 test: install lint
@@ -100,7 +101,7 @@ test: install lint
 	$(RUN) -m pytest $(foreach dir,$(SLOW_TESTS),--ignore=$(dir)) $(PYTEST_ARGS); rest=$$?; \
 	wait $$slow; slow_status=$$?; \
 	echo "=== $(SLOW_TESTS) ==="; cat "$$slow_log"; rm -f "$$slow_log"; \
-	test $$rest -eq 0 -a $$slow_status -eq 0
+	case "$$rest $$slow_status" in "0 0"|"0 5"|"5 0") ;; *) exit 1 ;; esac
 
 # Unit tests and DAG integrity only (no emulators, no Airflow servers).
 test-fast: install lint

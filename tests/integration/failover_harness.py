@@ -46,8 +46,8 @@ MODEL_KEY = f"models/{CHAOS_MODEL}/{CHAOS_VERSION}/{MODEL_FILE}"
 
 # Thresholds scaled down from the local catalogue so a scenario takes seconds: probe every 0.5 s, a region
 # is unhealthy after 3 failed rounds over at least 1.5 s, healthy after 3 good rounds, failed back after 3 s.
-# The latency thresholds keep the local catalogue's margins: on a loaded two-core runner a healthy region's
-# /ready has taken 445 ms, so "slow" starts at 1 s and a probe gives up at 2.5 s.
+# The latency thresholds leave room for a loaded two-core runner, where a healthy region's /ready has taken
+# 445 ms: "slow" starts at 1 s and a probe gives up at 2.5 s.
 SLOW_MS = 1000
 PROBE_TIMEOUT_SECONDS = 2.5
 SLOW_DELAY_SECONDS = 1.5  # a proxy delay that degrades a region: above SLOW_MS, below the timeout
