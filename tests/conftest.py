@@ -7,13 +7,16 @@ credentials inherited from the caller's shell. The platform's UI plugins come by
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,21 @@ def local_clouds(tmp_path_factory) -> Iterator[LocalClouds]:
         table.stop_all()
         for name in connections:
             os.environ.pop(name, None)
+
+
+def alert_receiver() -> tuple[ThreadingHTTPServer, list[dict]]:
+    """A webhook on a free loopback port, serving from a thread, and the JSON bodies POSTed to it."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, received

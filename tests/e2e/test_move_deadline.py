@@ -13,10 +13,7 @@ is created when the run is queued, missed, and its callback run by the executor 
 from __future__ import annotations
 
 import json
-import textwrap
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -25,6 +22,7 @@ from include.catalogue import catalogue_path
 from localdev.airflow_local import ADMIN_USER, AirflowSettings, airflow_env, local_secrets, start_airflow
 from localdev.api import AirflowClient
 from localdev.processes import ProcessTable, free_port
+from tests.conftest import alert_receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -65,24 +63,6 @@ move_budget_probe()
 '''
 
 
-def alert_receiver() -> tuple[ThreadingHTTPServer, list[dict]]:
-    """A webhook on loopback and the alerts it receives."""
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, received
-
-
 def test_a_run_past_its_move_budget_is_alerted_and_one_within_it_is_not(tmp_path):
     catalogue = yaml.safe_load(catalogue_path().read_text())
     catalogue["failover"] |= {
@@ -94,7 +74,7 @@ def test_a_run_past_its_move_budget_is_alerted_and_one_within_it_is_not(tmp_path
     catalogue_file.write_text(yaml.safe_dump(catalogue))
     dags = tmp_path / "dags"
     dags.mkdir()
-    (dags / f"{DAG_ID}.py").write_text(textwrap.dedent(PROBE_DAG))
+    (dags / f"{DAG_ID}.py").write_text(PROBE_DAG)
 
     server, alerts = alert_receiver()
     webhook = {"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http"}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gc
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from tests.conftest import alert_receiver
 
 WEBHOOK_CONN_ID = "mlp_alerts_test"
 
@@ -15,19 +15,7 @@ WEBHOOK_CONN_ID = "mlp_alerts_test"
 @pytest.fixture
 def webhook(monkeypatch):
     """A webhook receiver on loopback behind the http connection ``WEBHOOK_CONN_ID``: the alerts it received."""
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, received = alert_receiver()
     conn = {"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http"}
     monkeypatch.setenv(f"AIRFLOW_CONN_{WEBHOOK_CONN_ID.upper()}", json.dumps(conn))
     yield received
