@@ -8,6 +8,17 @@ Every other error is left to the task's retries. Each class keeps a built-in bas
 
 from __future__ import annotations
 
+QUOTE_LIMIT = 80  # characters of a value an error message quotes
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``value`` as an error message quotes it: its ``repr``, cut to ``limit`` characters with the full length
+    said, so a megabyte of bad input never ends up in a log line or an HTTP response."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
 
 class PermanentError(Exception):
     """Bad input or bad data: retrying the same work cannot succeed; the message names the problem."""

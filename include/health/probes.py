@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from include.catalogue import Catalogue, Region
-from include.errors import MetricsFormatError
+from include.errors import MetricsFormatError, quoted
 
 # Probes in flight at once in a round (three requests each). With every probe of 30 regions at once, the
 # connection pool's queue (httpcore) took most of the round's CPU and its wait counted as /ready latency, so
@@ -87,7 +87,7 @@ def metric_samples(text: str, source: str = "/metrics") -> list[Sample]:
         return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
     except ValueError as exc:
         reason = str(exc) or "a malformed line"
-        raise MetricsFormatError(f"{source} is not Prometheus text ({reason}); it begins {text[:80]!r}") from None
+        raise MetricsFormatError(f"{source} is not Prometheus text ({reason}); it begins {quoted(text)}") from None
 
 
 def utilisation_from_metrics(text: str) -> float | None:

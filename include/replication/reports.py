@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from include.catalogue import Catalogue
-from include.errors import InvalidModelVersion, InvalidRequest
+from include.errors import InvalidModelVersion, InvalidRequest, quoted
 from include.replication.manifest import check_file_path, check_model_name, check_sha256, check_version
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class CorruptReport:
         try:
             data = json.loads(body)
         except ValueError:
-            raise InvalidRequest(f"report is not JSON: {body[:200]!r}") from None
+            raise InvalidRequest(f"report is not JSON: {quoted(body)}") from None
         if not isinstance(data, dict) or data.get("kind") != KIND:
             raise InvalidRequest(f"report kind must be {KIND!r}")
         try:

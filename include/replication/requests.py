@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from include.catalogue import Catalogue
-from include.errors import CatalogueError, InvalidModelVersion, InvalidRequest
+from include.errors import CatalogueError, InvalidModelVersion, InvalidRequest, quoted
 from include.replication.manifest import check_model_name, check_version
 
 URI_PROVIDERS = {"s3": "aws", "gs": "gcp", "azure": "azure", "wasbs": "azure", "abfss": "azure"}
@@ -148,7 +148,7 @@ def from_registry_event(catalogue: Catalogue, body: str | dict) -> ReplicationRe
         try:
             body = json.loads(body)
         except ValueError:
-            raise InvalidRequest(f"event body is not JSON: {body[:200]!r}") from None
+            raise InvalidRequest(f"event body is not JSON: {quoted(body)}") from None
     if not isinstance(body, dict):
         raise InvalidRequest("event body must be a JSON object")
 
