@@ -7,11 +7,13 @@ VENV := .venv
 # Airflow's packages conflict with, and checkov's fork of python-hcl2 would shadow python-hcl2 itself.
 IAC_VENV := .venv-iac
 HCL_VENV := .venv-hcl
+# The dependency audit's tool (pip-audit), kept out of the environments it audits.
+AUDIT_VENV := .venv-audit
 UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
 RUN := $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: demo up down status replication-status failover-status region-down region-up backup restore install lint test test-fast bench bench-failover bench-health-scale bench-lifecycle bench-cost bench-control-plane lock clean
+.PHONY: audit demo up down status replication-status failover-status region-down region-up backup restore install lint test test-fast bench bench-failover bench-health-scale bench-lifecycle bench-cost bench-control-plane lock clean
 
 demo up: install
 	@$(RUN) -m localdev up
@@ -79,6 +81,16 @@ $(HCL_VENV)/.installed: requirements-hcl.lock $(VENV)/.installed
 	$(VENV)/bin/uv pip sync --quiet --python $(HCL_VENV)/bin/python requirements-hcl.lock
 	touch $@
 
+$(AUDIT_VENV)/.installed: requirements-audit.lock $(VENV)/.installed
+	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	$(VENV)/bin/uv pip sync --quiet --python $(AUDIT_VENV)/bin/python requirements-audit.lock
+	touch $@
+
+# Every pin of the four lock files against PyPI's vulnerability data (docs/ci-checks.md, "Dependency audit").
+# AUDIT_ARGS=--allow-unreachable turns "the data is out of reach from here" into a warning.
+audit: $(AUDIT_VENV)/.installed
+	$(AUDIT_VENV)/bin/python .ci/audit.py $(AUDIT_ARGS) requirements.lock requirements-iac.lock requirements-hcl.lock requirements-audit.lock
+
 node_modules/.installed: package.json package-lock.json
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "error: Node.js and npm are needed \
 		for Azurite, the local Azure region. Install Node.js 18+ with npm (Debian: apt-get install nodejs npm)."; exit 1; }
@@ -86,8 +98,8 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check dags plugins include localdev tests benchmarks
-	$(VENV)/bin/ruff format --check dags plugins include localdev tests benchmarks
+	$(VENV)/bin/ruff check dags plugins include localdev tests benchmarks .ci
+	$(VENV)/bin/ruff format --check dags plugins include localdev tests benchmarks .ci
 
 # Two pytest runs side by side, to fit CI's 30 minutes on two cores: the end-to-end tests and benchmarks,
 # which mostly wait on Airflow's timers, in the background (their output follows when they end), and every
@@ -141,6 +153,7 @@ lock: $(VENV)/.installed
 		--python-version 3.11.7 --annotation-style line -q -o requirements.lock
 	$(VENV)/bin/uv pip compile requirements-iac.txt --python-version 3.11.7 --annotation-style line -q -o requirements-iac.lock
 	$(VENV)/bin/uv pip compile requirements-hcl.txt --python-version 3.11.7 --annotation-style line -q -o requirements-hcl.lock
+	$(VENV)/bin/uv pip compile requirements-audit.txt --python-version 3.11.7 --annotation-style line -q -o requirements-audit.lock
 
 clean: down
 	rm -rf .local
