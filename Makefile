@@ -13,7 +13,7 @@ UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
 RUN := $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: audit demo up down status replication-status failover-status region-down region-up backup restore install lint test test-fast bench bench-failover bench-health-scale bench-lifecycle bench-cost bench-control-plane lock clean
+.PHONY: audit demo up down status replication-status failover-status region-down region-up backup restore install lint test test-fast bench bench-failover bench-health-scale bench-lifecycle bench-cost bench-control-plane load-test lock clean
 
 demo up: install
 	@$(RUN) -m localdev up
@@ -59,7 +59,17 @@ restore:
 	@install -m 600 $(FROM)/secrets.json .local/secrets.json
 	@echo "Restored $(FROM); start the platform with make up"
 
-install: $(VENV)/.installed node_modules/.installed $(IAC_VENV)/.installed $(HCL_VENV)/.installed
+# promtool from Debian's prometheus package (2.42), unpacked without installing it (which would start a server);
+# tests/monitoring checks the alert rules with it (docs/monitoring.md).
+PROMTOOL := .venv-tools/bin/promtool
+$(PROMTOOL):
+	rm -rf .venv-tools/deb && mkdir -p .venv-tools/deb .venv-tools/bin
+	cd .venv-tools/deb && { apt-get download prometheus || { apt-get update -q >/dev/null && apt-get download prometheus; }; }
+	dpkg -x .venv-tools/deb/prometheus_*.deb .venv-tools/deb/root
+	install -m 755 .venv-tools/deb/root/usr/bin/promtool $@
+	rm -rf .venv-tools/deb
+
+install: $(VENV)/.installed node_modules/.installed $(IAC_VENV)/.installed $(HCL_VENV)/.installed $(PROMTOOL)
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if (3, 11, 3) <= v[:3] < (3, 12) else \
@@ -135,6 +145,11 @@ bench-health-scale: install
 
 bench-lifecycle: install   # needs the platform up: make demo
 	$(RUN) benchmarks/lifecycle.py $(BENCH_ARGS)
+
+# Locust against the three serving processes, steady and while one region fails over (about 4 minutes with the
+# local catalogue's 60 s TTL). BENCH_ARGS="--users 50", "--no-failover" or "--region gcp-europe-west1".
+load-test: install   # needs the platform up: make demo
+	$(RUN) benchmarks/load_test.py $(BENCH_ARGS)
 
 bench-cost: install
 	$(RUN) benchmarks/cost.py $(BENCH_ARGS)

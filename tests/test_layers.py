@@ -22,6 +22,7 @@ DOMAIN = (
     "include.serving",
     "include.alerts",
     "include.wiring",
+    "include.monitoring",
 )
 CLOUD_ACCESS = ("include.clouds", "include.state")
 FOUNDATION = ("include.catalogue", "include.errors")
