@@ -38,9 +38,14 @@ from include.airflow.defaults import START_DATE, default_args
 )
 def airflow_db_cleanup():
     @task(execution_timeout=CLEAN_TIMEOUT + timedelta(minutes=5))  # the command's own timeout, and a margin
-    def clean(params: dict, logical_date=None, dag_run=None) -> str:
+    def clean(params: dict, logical_date=None, dag=None, dag_run=None) -> str:
         """``airflow db clean`` up to the logical date (a manual run without one: its run-after) minus the retention."""
         from include.airflow.db_cleanup import clean_metadata_db
+        from include.airflow.failures import permanent_errors_fail_task
+        from include.airflow.run_conf import check_conf_fields
+
+        with permanent_errors_fail_task():
+            check_conf_fields(dag_run.conf, dag.params)
 
         return clean_metadata_db(logical_date or dag_run.run_after, params["retention_days"])
 

@@ -58,11 +58,15 @@ def _day_covered(logical_date) -> str:
 )
 def cost_report():
     @task(multiple_outputs=False)
-    def plan(params: dict, logical_date=None) -> dict:
+    def plan(params: dict, logical_date=None, dag=None, dag_run=None) -> dict:
         """The day this run reports on and the days it (re)loads."""
         from datetime import date
 
+        from include.airflow.run_conf import check_conf_fields
         from include.cost.pipeline import days_to_load
+
+        with permanent_errors_fail_task():
+            check_conf_fields(dag_run.conf, dag.params)
 
         day = date.fromisoformat(_day_covered(logical_date))
         days = days_to_load(load_catalogue(), day, params["lookback_days"])

@@ -78,10 +78,14 @@ def manual_failover():
     @task(multiple_outputs=False, on_success_callback=FailoverNotifier())
     def check_move() -> dict:
         """Check the requested move against the region's state; list it for the strategy branch."""
+        from include.airflow.failures import permanent_errors_fail_task
+        from include.airflow.run_conf import check_conf_fields
         from include.failover.store import FailoverStore
         from include.failover.watch import manual_move
 
         context = get_current_context()
+        with permanent_errors_fail_task():
+            check_conf_fields(context["dag_run"].conf, context["dag"].params)
         catalogue = load_catalogue()
         store = FailoverStore.from_connection(catalogue.replication.state_connection)
         return manual_move(catalogue, store, dict(context["params"]), context["run_id"])

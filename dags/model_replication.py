@@ -30,7 +30,7 @@ from include.airflow.assets import MODEL_ROLLOUTS, model_events_asset
 from include.airflow.defaults import REPLICATION_POOL, START_DATE, default_args
 from include.airflow.failures import permanent_errors_fail_task
 from include.catalogue import load_catalogue
-from include.replication.manifest import MODEL_NAME, VERSION
+from include.replication.requests import MODEL_NAME_RULES, VERSION_RULES
 
 CATALOGUE = load_catalogue()  # a local file: no network at parse time
 REGION_NAMES = [region.name for region in CATALOGUE.regions]
@@ -72,14 +72,14 @@ def _run_step(step: str, *args, item: dict | None = None):
         "model": Param(
             None,
             type=["null", "string"],
-            pattern=MODEL_NAME.pattern,
+            **MODEL_NAME_RULES,
             title="Model",
             description="Registered model name, e.g. fraud-detector. Required for a manual run.",
         ),
         "version": Param(
             None,
             type=["null", "string"],
-            pattern=VERSION.pattern,
+            **VERSION_RULES,
             title="Version",
             description="Model version, e.g. 3. Required for a manual run.",
         ),

@@ -18,7 +18,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from include.airflow.assets import MODEL_ROLLOUTS
 from include.airflow.defaults import START_DATE, default_args
 from include.catalogue import load_catalogue
-from include.replication.manifest import MODEL_NAME, VERSION
+from include.replication.requests import MODEL_NAME_RULES, VERSION_RULES
 
 CATALOGUE = load_catalogue()  # a local file: no network at parse time
 
@@ -33,10 +33,10 @@ CATALOGUE = load_catalogue()  # a local file: no network at parse time
     doc_md=__doc__,
     default_args=default_args(retries=1, retry_delay=timedelta(seconds=10)),
     params={
-        "model": Param(type="string", pattern=MODEL_NAME.pattern, title="Model", description="e.g. iris-classifier"),
+        "model": Param(type="string", **MODEL_NAME_RULES, title="Model", description="e.g. iris-classifier"),
         "version": Param(
             type="string",
-            pattern=VERSION.pattern,
+            **VERSION_RULES,
             title="Version",
             description="The version to serve again: a finished replica in every region named.",
         ),
@@ -60,6 +60,7 @@ def model_rollback():
         from dataclasses import asdict
 
         from include.airflow.failures import permanent_errors_fail_task
+        from include.airflow.run_conf import check_conf_fields
         from include.clouds.objectstore import store_for
         from include.replication.rollout import rollback
 
@@ -69,6 +70,7 @@ def model_rollback():
         regions = [catalogue.region(name) for name in params["regions"]] or list(catalogue.regions)
         reason = f"{params['reason']} (rollback by {context['run_id']})"
         with permanent_errors_fail_task():
+            check_conf_fields(context["dag_run"].conf, context["dag"].params)
             pointers = rollback([store_for(r) for r in regions], params["model"], str(params["version"]), reason)
         context["outlet_events"][MODEL_ROLLOUTS].extra = {
             "model": params["model"],

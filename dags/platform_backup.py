@@ -42,6 +42,7 @@ REGION_NAMES = [region.name for region in load_catalogue().regions]  # a local f
             type="array",
             items={"type": "string", "enum": REGION_NAMES},
             uniqueItems=True,
+            anyOf=[{"maxItems": 0}, {"minItems": 2}],  # none (the default pair) or at least two
             title="Backup regions",
             description="At least two catalogue regions; empty means the primary and the first other region.",
         ),
@@ -49,11 +50,15 @@ REGION_NAMES = [region.name for region in load_catalogue().regions]  # a local f
 )
 def platform_backup():
     @task(multiple_outputs=False, execution_timeout=timedelta(minutes=30))
-    def back_up_state(params: dict, logical_date=None, dag_run=None) -> dict:
+    def back_up_state(params: dict, logical_date=None, dag=None, dag_run=None) -> dict:
         """Dump the state database for the run's hour to each backup region; delete the expired backups."""
+        from include.airflow.failures import permanent_errors_fail_task
+        from include.airflow.run_conf import check_conf_fields
         from include.state.backup import back_up_to_regions
         from include.state.engine import state_engine
 
+        with permanent_errors_fail_task():
+            check_conf_fields(dag_run.conf, dag.params)
         catalogue = load_catalogue()
         engine = state_engine(catalogue.replication.state_connection)
         try:

@@ -13,6 +13,9 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.task.trigger_rule import TriggerRule
 
 from include.airflow.defaults import START_DATE, default_args
+from include.catalogue import load_catalogue
+
+REGION_NAMES = [region.name for region in load_catalogue().regions]  # a local file: no network at parse time
 
 
 @dag(
@@ -27,7 +30,8 @@ from include.airflow.defaults import START_DATE, default_args
         "regions": Param(
             [],
             type="array",
-            items={"type": "string"},
+            items={"type": "string", "enum": REGION_NAMES},
+            uniqueItems=True,
             title="Regions",
             description="Region names from the catalogue to check; leave empty to check all of them.",
         ),
@@ -35,17 +39,17 @@ from include.airflow.defaults import START_DATE, default_args
 )
 def platform_wiring():
     @task(retries=0)
-    def select_regions(params: dict) -> list[str]:
-        """The regions to probe, validated against the catalogue (an unknown name fails the run)."""
-        from include.catalogue import load_catalogue
+    def select_regions(params: dict, dag=None, dag_run=None) -> list[str]:
+        """The regions to probe (the form's enum keeps them to the catalogue's); a conf field not declared fails."""
+        from include.airflow.failures import permanent_errors_fail_task
+        from include.airflow.run_conf import check_conf_fields
 
-        catalogue = load_catalogue()
-        names = params["regions"] or [region.name for region in catalogue.regions]
-        return [catalogue.region(name).name for name in names]
+        with permanent_errors_fail_task():
+            check_conf_fields(dag_run.conf, dag.params)
+        return params["regions"] or REGION_NAMES
 
     @task(multiple_outputs=False, map_index_template="{{ region_name }}")
     def probe(region_name: str) -> dict:
-        from include.catalogue import load_catalogue
         from include.wiring import probe_region
 
         context = get_current_context()

@@ -33,10 +33,15 @@ VERSIONS_PER_BATCH = 20  # keeps the map short: 100 batches cover 2,000 model ve
 )
 def replication_audit():
     @task
-    def list_version_batches() -> list[list[dict]]:
+    def list_version_batches(dag=None, dag_run=None) -> list[list[dict]]:
         """Every registered model version, in batches."""
+        from include.airflow.failures import permanent_errors_fail_task
+        from include.airflow.run_conf import check_conf_fields
         from include.catalogue import load_catalogue
         from include.replication.audit import registered_versions
+
+        with permanent_errors_fail_task():
+            check_conf_fields(dag_run.conf, dag.params)
 
         versions = registered_versions(load_catalogue())
         print(f"{len(versions)} model version(s) registered")

@@ -24,6 +24,13 @@ class PermanentError(Exception):
     """Bad input or bad data: retrying the same work cannot succeed; the message names the problem."""
 
 
+# DAG runs
+
+
+class InvalidConf(PermanentError, ValueError):
+    """A DAG run's conf has a field its DAG does not declare; the message names it and the fields declared."""
+
+
 # The catalogue
 
 

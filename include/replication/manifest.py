@@ -20,14 +20,15 @@ MODELS_PREFIX = "models"
 MANIFEST_NAME = "_manifest.json"
 SIGNATURE_NAME = "_manifest.sig"  # the release step's signature over the manifest's bytes (include.replication.signing)
 
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# No '..' anywhere (the lookahead), so the trigger forms' JSON schemas refuse it too (include.replication.requests).
+MODEL_NAME = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+VERSION = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 PATH_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def check_model_name(name: object) -> str:
-    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
         raise InvalidModelVersion(
             f"model name {name!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (no '/' or '..')"
@@ -38,7 +39,7 @@ def check_model_name(name: object) -> str:
 def check_version(version: object) -> str:
     if isinstance(version, int) and not isinstance(version, bool):
         version = str(version)
-    if not isinstance(version, str) or not VERSION.fullmatch(version) or ".." in version:
+    if not isinstance(version, str) or not VERSION.fullmatch(version):
         raise InvalidModelVersion(
             f"model version {version!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-' (no '/' or '..')"
         )

@@ -18,7 +18,12 @@ from urllib.parse import urlsplit
 
 from include.catalogue import Catalogue
 from include.errors import CatalogueError, InvalidModelVersion, InvalidRequest, quoted
-from include.replication.manifest import check_model_name, check_version
+from include.replication.manifest import MODEL_NAME, VERSION, check_model_name, check_version
+
+# JSON-schema keywords of the model and version fields of a trigger form (the DAGs' Params), the same rules
+# as check_model_name and check_version: Airflow refuses a conf that breaks them before the run exists.
+MODEL_NAME_RULES = {"minLength": 1, "pattern": MODEL_NAME.pattern}
+VERSION_RULES = {"minLength": 1, "pattern": VERSION.pattern}
 
 URI_PROVIDERS = {"s3": "aws", "gs": "gcp", "azure": "azure", "wasbs": "azure", "abfss": "azure"}
 SOURCE_REGION_TAG = "mlp.source_region"
