@@ -129,6 +129,11 @@ test: install lint
 test-fast: install lint
 	$(RUN) -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
+# docs/images/platform-view.png, the README's screenshot, from the Platform view's integration test (docs/platform-view.md).
+.PHONY: platform-screenshot
+platform-screenshot: install
+	MLP_PLATFORM_SCREENSHOT=$(CURDIR)/docs/images/platform-view.png $(RUN) -m pytest -q -p no:cacheprovider tests/integration/test_platform_view.py
+
 # Replication against rclone on the local clouds (needs rclone: apt-get install rclone).
 # BENCH_ARGS="--size-mib 256" or "--sizes 64,256,1024" (ours alone, peak RSS per size).
 bench: install

@@ -38,6 +38,12 @@ def test_the_cost_report_templates_are_in_the_wheel(wheel_names):
     assert templates and templates <= wheel_names
 
 
+def test_the_platform_view_templates_are_in_the_wheel(wheel_names):
+    folder = REPO_ROOT / "include/airflow/ui/templates"
+    templates = {f"include/airflow/ui/templates/{path.name}" for path in folder.iterdir()}
+    assert templates and templates <= wheel_names
+
+
 def test_the_state_migrations_are_in_the_wheel(wheel_names):
     migrations = REPO_ROOT / "include/state/migrations"
     shipped = {str(path.relative_to(REPO_ROOT)) for path in migrations.rglob("*") if path.suffix in (".py", ".mako")}
@@ -50,3 +56,4 @@ def test_the_ui_plugins_are_registered_by_entry_point(wheel, wheel_names):
     assert "[airflow.plugins]" in text
     assert "include.airflow.ui.replication_status:ReplicationStatusPlugin" in text
     assert "include.airflow.ui.cost_report:CostReportPlugin" in text
+    assert "include.airflow.ui.platform_view:PlatformViewPlugin" in text

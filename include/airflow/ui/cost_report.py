@@ -127,17 +127,14 @@ def days_page(days: list[date]) -> str:
 @functools.cache
 def create_app() -> FastAPI:
     """The FastAPI app of the report pages and their JSON (one per process)."""
-    from airflow.api_fastapi.core_api.security import get_user
-    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi import HTTPException
     from fastapi.responses import HTMLResponse, Response
 
+    from include.airflow.ui.app import protected_app
     from include.cost.store import report_days, report_key
     from include.errors import ObjectNotFound
 
-    # Behind Airflow's login, like every plugin app: get_user accepts the UI's session cookie and bearer tokens.
-    app = FastAPI(
-        title="Cost report", docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(get_user)]
-    )
+    app = protected_app("Cost report")
 
     def html_report(day: date, base: str) -> HTMLResponse:
         found = cost_store()

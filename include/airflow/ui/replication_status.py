@@ -163,15 +163,11 @@ def render_page(rows: list[StatusRow], sort: SortColumn = "model", descending: b
 @functools.cache
 def create_app() -> FastAPI:
     """The FastAPI app of the status page and its JSON (one per process)."""
-    from airflow.api_fastapi.core_api.security import get_user
-    from fastapi import Depends, FastAPI
     from fastapi.responses import HTMLResponse
 
-    # Behind Airflow's login: plugin apps are not protected by the API server itself. get_user accepts the
-    # UI's session cookie (the in-UI iframe) and bearer tokens.
-    app = FastAPI(
-        title="Replication status", docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(get_user)]
-    )
+    from include.airflow.ui.app import protected_app
+
+    app = protected_app("Replication status")
 
     @app.get("/api/status")
     def status_json(model: str | None = None, version: str | None = None) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ DISTRIBUTION = "multi-region-ml-platform"
 EXPECTED = {
     "replication_status": "include.airflow.ui.replication_status:ReplicationStatusPlugin",
     "cost_report": "include.airflow.ui.cost_report:CostReportPlugin",
+    "platform_view": "include.airflow.ui.platform_view:PlatformViewPlugin",
 }
 
 
