@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--region", default="azure-eastus", help="the region the failover phase kills")
     parser.add_argument("--kill-after", type=float, default=10, help="seconds into the failover phase")
     parser.add_argument("--tail-seconds", type=float, default=10, help="load after the DNS window ends")
-    parser.add_argument("--token-file", type=Path, default=STATE_DIR / "serving-token")
+    parser.add_argument("--token-file", type=Path, default=STATE_DIR / "serving-tokens")
     args = parser.parse_args()
     if not args.token_file.exists():
         sys.exit(f"{args.token_file} is missing: start the platform with `make demo` first")
