@@ -90,9 +90,10 @@ class Platform:
 
     def restart(self, region: str) -> None:
         from localdev.demo import DEMO_MODEL, trusted_keys_dir
-        from localdev.serving import serving_commands, serving_name
+        from localdev.serving import serving_commands, serving_name, token_file
 
-        argv = serving_commands(self.catalogue, DEMO_MODEL, trusted_keys_dir(STATE_DIR))[serving_name(region)]
+        commands = serving_commands(self.catalogue, DEMO_MODEL, trusted_keys_dir(STATE_DIR), token_file(STATE_DIR))
+        argv = commands[serving_name(region)]
         self.table.start(serving_name(region), argv, env=dict(os.environ), cwd=REPO_ROOT)
 
 

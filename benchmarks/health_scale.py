@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import logging
 import math
 import os
@@ -62,6 +63,7 @@ from pathlib import Path
 import yaml
 
 from include.catalogue import DEFAULT_CATALOGUE, REPO_ROOT, Catalogue, load_catalogue
+from localdev.serving import token_file
 
 REFERENCE_REGIONS = 3  # the local platform's catalogue
 KILLED = 3  # serving processes SIGKILLed midway through the scaled run
@@ -86,6 +88,7 @@ CLOUD_REGIONS = {
 }
 PROVIDERS = ("aws", "gcp", "azure")
 ZONE = "mlp.example.internal"
+SERVING_CONNECTION = "health_scale_serving"  # every region's connections.serving: the token the probes send
 
 
 # --- the catalogue -------------------------------------------------------------------------------------------
@@ -110,7 +113,7 @@ def generate_catalogue(regions: int, interval: float, ports: list[int]) -> dict:
             "bucket": f"mlp-models-{index:03d}",
             "serving_endpoint": f"http://127.0.0.1:{ports[index]}",
             "dns_record": f"{name}.scale.{ZONE}",
-            "connections": {"storage": f"health_scale_{provider}"},
+            "connections": {"storage": f"health_scale_{provider}", "serving": SERVING_CONNECTION},
         }
         if provider != "aws":
             entry["latency_region"] = CLOUD_REGIONS["aws"][index % len(CLOUD_REGIONS["aws"])]
@@ -237,6 +240,7 @@ def serve(catalogue_path: Path, region: str, fd: int, work_dir: Path, lifetime: 
         region,
         MODEL,
         trusted_keys=work_dir / "trusted-keys",
+        token_file=token_file(work_dir),
         store=store,
         reload_interval=RELOAD_INTERVAL,
         verify_interval=VERIFY_INTERVAL,
@@ -733,11 +737,16 @@ def headline(fig: Figures) -> str:
 
 
 def prepare_release(work_dir: Path) -> None:
-    """The demo model's files, and a release key of this run whose public half is the only trusted key."""
+    """The demo model's files, a release key of this run whose public half is the only trusted key, and the
+    serving processes' bearer token, which the probes send as the password of ``SERVING_CONNECTION``."""
     import shutil
 
     from include.replication.signing import PUBLIC_KEY_SUFFIX, generate_key_pair
+    from include.serving.auth import ensure_token_file
     from localdev.demo import demo_model_files
+
+    connection = {"conn_type": "generic", "password": ensure_token_file(token_file(work_dir))}
+    os.environ[f"AIRFLOW_CONN_{SERVING_CONNECTION.upper()}"] = json.dumps(connection)
 
     model_dir = work_dir / "model"
     model_dir.mkdir()

@@ -2,8 +2,8 @@
 
 ``up`` starts the three emulated cloud regions and Airflow 3, all on 127.0.0.1, and prints how to log in.
 Running it again while everything runs changes nothing. ``down`` stops every process ``up`` started, by PID.
-State (PID files, logs, emulator data, Airflow home, the local release signing key and the serving processes'
-trusted keys) lives in ``$MLP_STATE_DIR`` (default ``.local/``).
+State (PID files, logs, emulator data, Airflow home, the local release signing key, the serving processes'
+trusted keys and their bearer token, ``serving-tokens``) lives in ``$MLP_STATE_DIR`` (default ``.local/``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from include.catalogue import catalogue_path, load_catalogue
 from include.errors import CatalogueError
+from include.serving.auth import ensure_token_file
 from localdev.airflow_local import (
     ADMIN_USER,
     TOPOLOGIES,
@@ -32,7 +33,7 @@ from localdev.airflow_local import (
 from localdev.demo import DEMO_MODEL, release_keys, trusted_keys_dir
 from localdev.emulators import EmulatorPorts, connection_env, start_emulators
 from localdev.processes import ProcessTable, StartupError, ensure_ports_free
-from localdev.serving import serving_name, start_serving, wait_until_ready
+from localdev.serving import serving_connection_env, serving_name, start_serving, token_file, wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EMULATORS = ["moto", "azurite", "fake-gcs", "bigquery", "cost-management"]
@@ -55,8 +56,11 @@ def _table(state_dir: Path) -> ProcessTable:
 
 
 def _write_connections_file(state_dir: Path, connections: dict[str, str]) -> Path:
-    """``connections.env``: ``source`` it to use the airflow CLI or the hooks against the local regions."""
+    """``connections.env``: ``source`` it to use the airflow CLI or the hooks against the local regions. Mode 600:
+    it holds the serving token."""
     path = state_dir / "connections.env"
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in sorted(connections.items())))
     return path
 
@@ -72,7 +76,9 @@ def _run_localdev(env: dict[str, str], command: str, what: str) -> None:
 
 def _summary(settings: AirflowSettings, ports: EmulatorPorts, state_dir: Path, heading: str) -> str:
     password = local_secrets(state_dir)["admin_password"]
-    serving = "\n                ".join(f"{r.name:18} {r.serving_endpoint}" for r in load_catalogue().regions)
+    regions = load_catalogue().regions
+    serving = "\n                ".join(f"{r.name:18} {r.serving_endpoint}" for r in regions)
+    first_endpoint = regions[0].serving_endpoint
     return f"""
 {heading} ({settings.topology} topology)
 
@@ -88,6 +94,8 @@ def _summary(settings: AirflowSettings, ports: EmulatorPorts, state_dir: Path, h
                 signed with the local release key in {state_dir / "release-keys"}
   Serving       {serving}
                 each serves its region's rolled-out version, trusting {trusted_keys_dir(state_dir)}
+                /predict and /metrics take the bearer token in {token_file(state_dir)}:
+                curl -H "Authorization: Bearer $(cat {token_file(state_dir)})" {first_endpoint}/metrics
   Failover      failover_moves' health watch probes the regions: make failover-status
   Cost report   {settings.api_url}/cost/  (Browse > Cost report) once cost_report's first run is done
   Logs          {state_dir / "logs"}
@@ -117,6 +125,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     ensure_ports_free({"the Airflow API server": settings.api_port}, hint="choose another port with MLP_AIRFLOW_PORT")
     connections = connection_env(catalogue, ports, state_dir / "data") | state_connection_env(catalogue, settings)
+    connections |= serving_connection_env(catalogue, ensure_token_file(token_file(state_dir)))
     env = airflow_env(settings, connections, catalogue_path().resolve())
     (state_dir / "topology").write_text(settings.topology)
     try:
@@ -131,7 +140,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         release_keys(state_dir)  # the local release step's signing key, made once; serving trusts its public key
         _run_localdev(env, "demo", what="registering the demo model")
         print("Starting the model-serving service of each region ...", flush=True)
-        start_serving(table, catalogue, env, DEMO_MODEL, trusted_keys_dir(state_dir))
+        start_serving(table, catalogue, env, DEMO_MODEL, trusted_keys_dir(state_dir), token_file(state_dir))
         _start_health_watch(catalogue, settings, state_dir, env)
     except BaseException:
         stopped = table.stop_all()
@@ -239,7 +248,8 @@ def cmd_region(args: argparse.Namespace) -> int:
         print(f"{region} is already serving (PID {pid}).")
         return 0
     catalogue = load_catalogue()
-    restart_serving(table, catalogue, _platform_env(state_dir), region, DEMO_MODEL, trusted_keys_dir(state_dir))
+    env = _platform_env(state_dir)
+    restart_serving(table, catalogue, env, region, DEMO_MODEL, trusted_keys_dir(state_dir), token_file(state_dir))
     print(f"{region} serves again; the health watch fails it back once it has been stable.")
     return 0
 
@@ -251,6 +261,7 @@ def _platform_env(state_dir: Path) -> dict[str, str]:
     connections = connection_env(catalogue, EmulatorPorts.from_env(), state_dir / "data") | state_connection_env(
         catalogue, settings
     )
+    connections |= serving_connection_env(catalogue, ensure_token_file(token_file(state_dir)))
     return airflow_env(settings, connections, catalogue_path().resolve())
 
 

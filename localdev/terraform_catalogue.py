@@ -8,7 +8,8 @@ Each root configuration under ``terraform/live`` prints its part of the catalogu
 
 This joins them by region name, takes what Terraform does not know from an optional base catalogue (the
 ``events``, ``replication``, ``health``, ``failover`` and ``cost`` sections, and each region's
-``failover_strategy``), validates the result with ``parse_catalogue`` and writes it as YAML::
+``failover_strategy`` and ``connections.serving``, the connection of its serving bearer token), validates the
+result with ``parse_catalogue`` and writes it as YAML::
 
     python -m localdev.terraform_catalogue --dns dns.json --aws aws-us-west-2.json --gcp gcp-europe-west1.json \\
         --azure azure-eastus.json --base config/regions.example-cloud.yaml -o regions.yaml
@@ -153,7 +154,9 @@ def build_catalogue(
                     f"region {region['name']}: {field} is {region[field]!r} in {source} "
                     f"but {dns_region[field]!r} in {dns_source}"
                 )
-        kept = {field: base_regions.get(region["name"], {}).get(field) for field in BASE_REGION_FIELDS}
+        base_region = base_regions.get(region["name"], {})
+        kept = {field: base_region.get(field) for field in BASE_REGION_FIELDS}
+        serving = (base_region.get("connections") or {}).get("serving")
         regions.append(
             _without_nulls(
                 {
@@ -166,7 +169,7 @@ def build_catalogue(
                     "dns_record": dns_region["dns_record"],
                     "latency_region": dns_region["latency_region"],
                     **kept,
-                    "connections": _without_nulls(dict(region["connections"])),
+                    "connections": _without_nulls(dict(region["connections"]) | {"serving": serving}),
                 }
             )
         )

@@ -39,12 +39,13 @@ from localdev.airflow_local import (
 )
 from localdev.demo import DEMO_MODEL, trusted_keys_dir
 from localdev.emulators import EmulatorPorts, connection_env, cost_management_tls_dir, readiness_urls
-from localdev.serving import serving_commands, serving_name
+from localdev.serving import serving_commands, serving_connection_env, serving_name, token_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yaml"
 CONTAINER_STATE_DIR = Path("/opt/airflow/.local")  # localdev's default state folder inside the image
 ONE_OFF_SERVICES = {"airflow-init"}
+SERVING_TOKEN = "compose-test-token-0123456789"  # MLP_SERVING_TOKEN has no default: the tests give one
 
 
 def compose_binary() -> str:
@@ -63,10 +64,14 @@ def compose_binary() -> str:
     return found
 
 
-def run_compose(*args: str, compose_file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess[str]:
+def run_compose(
+    *args: str, compose_file: Path = COMPOSE_FILE, serving_token: str | None = SERVING_TOKEN
+) -> subprocess.CompletedProcess[str]:
     # COMPOSE_* variables from the caller's shell would change what Compose reads, and MLP_* or AIRFLOW_*
     # ones (ports, secrets) the ${VAR:-default} values: the tests check the defaults.
     env = {name: value for name, value in os.environ.items() if not name.startswith(("COMPOSE_", "MLP_", "AIRFLOW"))}
+    if serving_token is not None:
+        env["MLP_SERVING_TOKEN"] = serving_token
     command = [compose_binary(), "-f", str(compose_file), "--project-directory", str(REPO_ROOT), *args]
     return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
 
@@ -226,7 +231,9 @@ def test_published_ports_match_the_local_platform(
 def test_serving_services_match_the_local_platform(
     services: dict[str, dict], catalogue: Catalogue, components: dict[str, str]
 ) -> None:
-    local = serving_commands(catalogue, DEMO_MODEL, trusted_keys_dir(CONTAINER_STATE_DIR))
+    local = serving_commands(
+        catalogue, DEMO_MODEL, trusted_keys_dir(CONTAINER_STATE_DIR), token_file(CONTAINER_STATE_DIR)
+    )
     owners = set()
     for region in catalogue.regions:
         name = serving_name(region.name)
@@ -269,6 +276,18 @@ def test_only_the_init_holds_the_release_key(services: dict[str, dict], catalogu
         assert (mounted[trusted]["source"], mounted[trusted].get("read_only")) == ("trusted-keys", True), region.name
 
 
+def test_serving_tokens_come_from_a_secret_with_no_default(services: dict[str, dict], catalogue: Catalogue) -> None:
+    """Each serving service reads MLP_SERVING_TOKEN from the serving-tokens secret, read-only, at its
+    --token-file; without the variable Compose refuses to start, naming it."""
+    for region in catalogue.regions:
+        service = services[serving_name(region.name)]
+        tokens = service["command"][service["command"].index("--token-file") + 1]
+        [secret] = [secret for secret in service["secrets"] if secret["target"] == tokens]
+        assert (secret["source"], secret["mode"], secret["uid"]) == ("serving-tokens", "0440", "50000"), region.name
+    missing = run_compose("config", "-q", serving_token=None)
+    assert missing.returncode != 0 and "required variable MLP_SERVING_TOKEN is missing a value" in missing.stderr
+
+
 def test_connections_match_the_local_platform(
     services: dict[str, dict], platform_services: dict[str, dict], catalogue: Catalogue, settings: AirflowSettings
 ) -> None:
@@ -276,7 +295,7 @@ def test_connections_match_the_local_platform(
     publishes that port (and its container port), and the Cost Management CA bundle by its volume's mount."""
     data_dir = REPO_ROOT / ".local" / "data"
     local = connection_env(catalogue, EmulatorPorts(), data_dir) | state_connection_env(catalogue, settings)
-    local |= metadata_connection_env(settings)
+    local |= metadata_connection_env(settings) | serving_connection_env(catalogue, SERVING_TOKEN)
 
     hosts = {
         rf"127\.0\.0\.1:{port['published']}(?!\d)": f"{name}:{port['target']}"

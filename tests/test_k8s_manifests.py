@@ -128,7 +128,11 @@ def test_serving_container_runs_the_service_for_the_overlays_region(region):
     [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
     assert mount["readOnly"] is True and volume["configMap"]["name"] == "mlp-trusted-keys"
     assert {"name": "MLP_REGION", "value": region} in container["env"]
-    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+    ]
+    assert args[args.index("--metrics-port") + 1] == "9090"
     assert container["image"] != PLACEHOLDER_IMAGE and OVERLAYS[region] in container["image"]
     assert not container["image"].endswith(":latest")
     assert (
@@ -190,6 +194,48 @@ def test_pod_security(region):
 
 @needs_kubectl
 @pytest.mark.parametrize("region", OVERLAYS)
+def test_serving_tokens_come_from_a_secret_mounted_read_only(region):
+    """``--token-file`` is in the Secret mlp-serving-tokens, mounted read-only as a directory (no subPath, so
+    a rotation reaches the pods); no token is in the manifests."""
+    objects = render(f"overlays/{region}")
+    container = serving_container(objects)
+    token_file = Path(container["args"][container["args"].index("--token-file") + 1])
+    pod = objects["Deployment", NAME]["spec"]["template"]["spec"]
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == str(token_file.parent)]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert mount["readOnly"] is True and "subPath" not in mount
+    assert volume["secret"]["secretName"] == "mlp-serving-tokens"
+    assert volume["secret"]["items"] == [{"key": "tokens", "path": token_file.name}]
+    assert volume["secret"]["defaultMode"] == 0o440  # readable by the pod's group 0, by nobody else
+    assert not [kind for kind, _ in objects if kind == "Secret"]
+
+
+@needs_kubectl
+@pytest.mark.parametrize("region", OVERLAYS)
+def test_metrics_are_reachable_from_the_monitoring_namespace_only(region):
+    """/metrics is on 9090 alone (``--metrics-port``); only the ClusterIP Service model-serving-metrics has
+    9090 (the load-balanced Service never does), and the only ingress rule for it admits ``monitoring``."""
+    objects = render(f"overlays/{region}")
+    container = serving_container(objects)
+    assert container["args"][container["args"].index("--metrics-port") + 1] == "9090"
+    annotations = objects["Deployment", NAME]["spec"]["template"]["metadata"]["annotations"]
+    assert (annotations["prometheus.io/port"], annotations["prometheus.io/path"]) == ("9090", "/metrics")
+    assert {p["targetPort"] for p in objects["Service", NAME]["spec"]["ports"]} == {"http"}
+    metrics_service = objects["Service", "model-serving-metrics"]["spec"]
+    assert metrics_service.get("type", "ClusterIP") == "ClusterIP"
+    assert [(p["port"], p["targetPort"]) for p in metrics_service["ports"]] == [(9090, "metrics")]
+    rules = [
+        rule for (kind, _), obj in objects.items() if kind == "NetworkPolicy" for rule in obj["spec"].get("ingress", [])
+    ]
+    [metrics_rule] = [rule for rule in rules if {"port": 9090, "protocol": "TCP"} in rule["ports"]]
+    assert metrics_rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert metrics_rule["ports"] == [{"port": 9090, "protocol": "TCP"}]
+
+
+@needs_kubectl
+@pytest.mark.parametrize("region", OVERLAYS)
 def test_service_hpa_and_pdb_select_the_serving_pods(region):
     objects = render(f"overlays/{region}")
     pod_labels = objects["Deployment", NAME]["spec"]["template"]["metadata"]["labels"]
@@ -198,7 +244,8 @@ def test_service_hpa_and_pdb_select_the_serving_pods(region):
     pdb = objects["PodDisruptionBudget", NAME]["spec"]
 
     assert service["selector"].items() <= pod_labels.items()
-    assert [(p["port"], p["targetPort"]) for p in service["ports"]] == [(80, "http")]
+    expected_port = 443 if region == "aws-us-west-2" else 80  # the NLB terminates TLS; elsewhere the cloud's proxy
+    assert [(p["port"], p["targetPort"]) for p in service["ports"]] == [(expected_port, "http")]
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": NAME}
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 20)
@@ -235,7 +282,7 @@ def test_network_is_default_deny_with_serving_dns_and_https_only(region):
 
     assert policies.pop("default-deny") == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     ingress_ports = [p for spec in policies.values() for rule in spec.get("ingress", []) for p in rule["ports"]]
-    assert ingress_ports == [{"port": 8080, "protocol": "TCP"}]
+    assert ingress_ports == [{"port": 8080, "protocol": "TCP"}, {"port": 9090, "protocol": "TCP"}]
     for name, spec in policies.items():
         for rule in spec.get("egress", []):
             ports = {(p["port"], p["protocol"]) for p in rule["ports"]}
@@ -258,6 +305,24 @@ def test_aws_overlay_uses_an_nlb_and_irsa():
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "external"
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-healthcheck-path"] == "/ready"
+
+
+@needs_kubectl
+def test_aws_nlb_serves_tls_on_443_only():
+    """The catalogue says https: the NLB terminates TLS on 443 with an ACM certificate, and has no port 80."""
+    service = render("overlays/aws-us-west-2")["Service", NAME]
+    annotations = service["metadata"]["annotations"]
+    prefix = "service.beta.kubernetes.io/aws-load-balancer-"
+    assert annotations[prefix + "ssl-cert"].startswith("arn:aws:acm:us-west-2:")
+    assert annotations[prefix + "ssl-ports"] == "443"
+    assert annotations[prefix + "backend-protocol"] == "tcp"
+    assert annotations[prefix + "ssl-negotiation-policy"].startswith("ELBSecurityPolicy-TLS13")
+    assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("https", 443)]
+    assert (
+        load_catalogue(DEFAULT_CATALOGUE.with_name("regions.example-cloud.yaml"))
+        .region("aws-us-west-2")
+        .serving_endpoint.startswith("https://")
+    )
 
 
 @needs_kubectl

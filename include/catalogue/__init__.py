@@ -42,6 +42,11 @@ class RegionConnections(StrictModel):
 
     storage: ConnId = Field(description="object store: aws (S3), google_cloud_platform (GCS) or wasb")
     kubernetes: ConnId | None = Field(default=None, description="the region's cluster (cncf-kubernetes)")
+    serving: ConnId | None = Field(
+        default=None,
+        description="the bearer token of the region's serving /metrics, as the connection's password (any type); "
+        "the health probes and the cost sampler send it",
+    )
 
 
 class Region(StrictModel):

@@ -4,7 +4,8 @@ A workload with ``utilisation: serving_metrics`` is sampled from its region's se
 is read twice, ``window_seconds`` apart; used CPU is the growth of ``process_cpu_seconds_total`` over that
 time, used memory the larger ``process_resident_memory_bytes`` of the two reads. Behind a load balancer the
 two reads may reach different replicas, so one sample is one replica's use, not an average. A workload whose
-endpoint does not answer gets no figure (and no recommendation), never a zero.
+endpoint does not answer gets no figure (and no recommendation), never a zero. ``/metrics`` needs the serving
+service's bearer token: the password of the region's ``connections.serving`` connection.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 
 import httpx
 
-from include.catalogue import Catalogue
+from include.catalogue import Catalogue, Region
 from include.health.probes import metric_samples
 
 log = logging.getLogger(__name__)
@@ -22,14 +23,31 @@ log = logging.getLogger(__name__)
 PROCESS_METRICS = ("process_cpu_seconds_total", "process_resident_memory_bytes")
 
 
-def read_process_metrics(endpoint: str, timeout: float = 5.0) -> dict[str, float]:
-    """``process_cpu_seconds_total`` and ``process_resident_memory_bytes`` from an endpoint's ``/metrics``.
+def serving_token(region: Region) -> str | None:
+    """The bearer token of ``region``'s serving endpoint: its ``connections.serving`` password; None without the
+    connection, or when it is not defined (logged: the read then fails with 401 and the workload gets no figure)."""
+    if region.connections.serving is None:
+        return None
+    from airflow.sdk.bases.hook import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(region.connections.serving).password or None
+    except AirflowNotFoundException as exc:
+        log.warning("no serving token for %s: %s", region.name, exc)
+        return None
+
+
+def read_process_metrics(endpoint: str, token: str | None, timeout: float = 5.0) -> dict[str, float]:
+    """``process_cpu_seconds_total`` and ``process_resident_memory_bytes`` from an endpoint's ``/metrics``,
+    sending ``token`` as the bearer token.
 
     ``ValueError`` if either is missing; ``MetricsFormatError`` (a ``ValueError``) if the answer is not
     Prometheus text.
     """
     url = endpoint.rstrip("/") + "/metrics"
-    answer = httpx.get(url, timeout=timeout)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    answer = httpx.get(url, timeout=timeout, headers=headers)
     answer.raise_for_status()
     found = {sample.name: sample.value for sample in metric_samples(answer.text, url) if sample.name in PROCESS_METRICS}
     if len(found) != len(PROCESS_METRICS):
@@ -42,10 +60,14 @@ def sample_workloads(catalogue: Catalogue, window_seconds: float = 10.0) -> dict
     """Used CPU cores and memory GiB per replica, keyed ``"<workload>@<region>"``, for every sampled workload."""
     workloads = [w for w in (catalogue.cost.workloads if catalogue.cost else []) if w.utilisation]
     first: dict[str, tuple[float, dict[str, float]]] = {}
+    tokens: dict[str, str | None] = {}
     for workload in workloads:
-        endpoint = catalogue.region(workload.region).serving_endpoint
+        region = catalogue.region(workload.region)
         try:
-            first[f"{workload.name}@{workload.region}"] = (time.monotonic(), read_process_metrics(endpoint))
+            if region.name not in tokens:
+                tokens[region.name] = serving_token(region)
+            sample = read_process_metrics(region.serving_endpoint, tokens[region.name])
+            first[f"{workload.name}@{workload.region}"] = (time.monotonic(), sample)
         except (httpx.HTTPError, ValueError) as error:
             log.warning("no utilisation for %s in %s: %s", workload.name, workload.region, error)
     if first:
@@ -57,7 +79,7 @@ def sample_workloads(catalogue: Catalogue, window_seconds: float = 10.0) -> dict
             continue
         started, before = first[key]
         try:
-            after = read_process_metrics(catalogue.region(workload.region).serving_endpoint)
+            after = read_process_metrics(catalogue.region(workload.region).serving_endpoint, tokens[workload.region])
         except (httpx.HTTPError, ValueError) as error:
             log.warning("no utilisation for %s in %s: %s", workload.name, workload.region, error)
             continue

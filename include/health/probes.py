@@ -3,7 +3,9 @@
 One probe is three concurrent HTTP GETs against a region's serving endpoint as a vantage point sees it:
 ``/health`` (liveness), ``/ready`` (a verified model is loaded; its latency is the one judged) and
 ``/metrics`` (utilisation = in-flight requests / capacity; unknown, as the probe's detail says, when the
-answer is not Prometheus text). A probe is
+answer is not 200 or not Prometheus text). ``/metrics`` needs the serving service's bearer token: the password
+of the region's ``connections.serving`` connection, read once per round (so a rotated token is sent from the
+next round on); a region without one is probed without a token, and its utilisation is unknown. A probe is
 
 - ``failed``: no answer within ``health.timeout_seconds``, or ``/health`` or ``/ready`` not 200;
 - ``slow``: answered, but ``/ready`` took more than ``health.slow_ms`` or utilisation is above
@@ -19,6 +21,7 @@ a region on its own; it is kept in the evidence as outvoted.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -34,6 +37,8 @@ from include.errors import MetricsFormatError, quoted
 # connection pool's queue (httpcore) took most of the round's CPU and its wait counted as /ready latency, so
 # every region looked slow (benchmarks/health_scale.py); a probe's clock starts once it has a slot.
 PROBES_IN_FLIGHT = 16
+
+log = logging.getLogger(__name__)
 
 ProbeOutcome = Literal["ok", "slow", "failed"]
 Verdict = Literal["ok", "degraded", "failed"]
@@ -103,14 +108,36 @@ def utilisation_from_metrics(text: str) -> float | None:
     return inflight / capacity if capacity > 0 else None
 
 
-async def probe_endpoint(client: httpx.AsyncClient, catalogue: Catalogue, vantage: str, region: Region) -> ProbeResult:
-    """Probe one region from one vantage point: /health, /ready and /metrics at once."""
+async def serving_tokens(regions: list[Region]) -> dict[str, str | None]:
+    """Each region's serving bearer token (its ``connections.serving`` password), one lookup per connection;
+    None for a region without the connection, or whose connection cannot be read (logged)."""
+    from airflow.providers.common.compat.connection import get_async_connection
+
+    conn_ids = sorted({r.connections.serving for r in regions if r.connections.serving})
+
+    async def password(conn_id: str) -> str | None:
+        try:
+            return (await get_async_connection(conn_id)).password or None
+        except Exception as exc:  # a missing connection: the probe goes on, without the token
+            log.warning("no serving token from connection %r: %s", conn_id, exc)
+            return None
+
+    passwords = dict(zip(conn_ids, await asyncio.gather(*(password(c) for c in conn_ids)), strict=True))
+    return {r.name: passwords.get(r.connections.serving) if r.connections.serving else None for r in regions}
+
+
+async def probe_endpoint(
+    client: httpx.AsyncClient, catalogue: Catalogue, vantage: str, region: Region, token: str | None = None
+) -> ProbeResult:
+    """Probe one region from one vantage point: /health, /ready and /metrics (with ``token``, if any) at once."""
     settings = catalogue.health
     base = endpoint_from(catalogue, vantage, region)
+    authorization = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def timed_get(path: str) -> tuple[httpx.Response, float]:
         started = time.perf_counter()
-        response = await client.get(base + path, timeout=settings.timeout_seconds)
+        headers = authorization if path == "/metrics" else {}
+        response = await client.get(base + path, timeout=settings.timeout_seconds, headers=headers)
         return response, (time.perf_counter() - started) * 1000
 
     try:
@@ -132,6 +159,8 @@ async def probe_endpoint(client: httpx.AsyncClient, catalogue: Catalogue, vantag
             utilisation = utilisation_from_metrics(metrics.text)
         except MetricsFormatError as exc:
             unknown_utilisation = f"; utilisation unknown: {exc}"
+    else:
+        unknown_utilisation = f"; utilisation unknown: /metrics answered {metrics.status_code}"
     if ready_ms > settings.slow_ms:
         detail = f"/ready took {ready_ms:.0f} ms (slow above {settings.slow_ms} ms){unknown_utilisation}"
         return ProbeResult(vantage, region.name, "slow", detail, ready_ms, utilisation)
@@ -177,10 +206,11 @@ async def probe_round(
     settings = catalogue.health
     regions = [r for r in catalogue.regions if only is None or r.name in only]
     slots = asyncio.Semaphore(PROBES_IN_FLIGHT)
+    tokens = await serving_tokens(regions)
 
     async def probe(point: str, region: Region) -> ProbeResult:
         async with slots:
-            return await probe_endpoint(client, catalogue, point, region)
+            return await probe_endpoint(client, catalogue, point, region, tokens[region.name])
 
     probes = [probe(point.name, region) for region in regions for point in settings.vantage_points]
     clustered = [r for r in regions if r.connections.kubernetes]

@@ -12,8 +12,9 @@ switch of version:
 
 The process-wide gauges (``mlp_model_loaded``, ``mlp_serving_inflight_requests``, ``mlp_serving_capacity``,
 ``mlp_model_last_verified_timestamp_seconds``) have no version label, so they are one series each through
-every switch. The registry also holds the standard ``process_*`` metrics (CPU seconds, resident memory, which
-the cost pipeline's right-sizing samples).
+every switch. ``mlp_serving_rejected_requests_total{reason}`` counts the requests refused before a prediction
+(``REJECTION_REASONS``), every reason present from the start at 0. The registry also holds the standard
+``process_*`` metrics (CPU seconds, resident memory, which the cost pipeline's right-sizing samples).
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import GaugeMetricFamily
 
 from include.serving.state import ServingState
+
+# Why a request was refused before any prediction: no or no bearer token (401), a token not accepted (403),
+# over the rate limit (429), a body or instance count over its limit (413), a body not of the schema (422).
+REJECTION_REASONS = (
+    "unauthenticated",
+    "forbidden",
+    "rate_limited",
+    "body_too_large",
+    "too_many_instances",
+    "invalid_body",
+)
 
 
 class VersionCollector:
@@ -66,6 +78,10 @@ class ServingMetrics:
         self._errors = Counter("mlp_predict_errors", "Predict requests that failed", by_version, registry=registry)
         self._latency = Histogram("mlp_predict_latency_seconds", "Time to answer a predict request",
                                   by_version, registry=registry)  # fmt: skip
+        self._rejected = Counter("mlp_serving_rejected_requests", "Requests refused before a prediction, by reason",
+                                 ("region", "model", "reason"), registry=registry)  # fmt: skip
+        for reason in REJECTION_REASONS:
+            self._rejected.labels(*base, reason)
         self.inflight = gauge("mlp_serving_inflight_requests", "Predict requests running or waiting")
         gauge("mlp_serving_capacity", "Predictions that run at once").set(capacity)
         loaded = gauge("mlp_model_loaded", "1 while a verified version is served, else 0")
@@ -85,6 +101,10 @@ class ServingMetrics:
         if failed:
             self._errors.labels(*labels).inc()
         self._latency.labels(*labels).observe(seconds)
+
+    def request_rejected(self, reason: str) -> None:
+        """Count a request refused before a prediction, for ``reason`` (one of ``REJECTION_REASONS``)."""
+        self._rejected.labels(self.state.region.name, self.state.model, reason).inc()
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format, with the served version's request series present."""

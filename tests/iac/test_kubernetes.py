@@ -249,7 +249,7 @@ def test_airflow_gets_every_connection_and_the_catalogue_the_platform_needs():
     conn_ids |= {catalogue.events.connection} if catalogue.events else set()
     conn_ids |= {catalogue.failover.notify_connection} - {None}
     for region in catalogue.regions:
-        conn_ids |= {region.connections.storage, region.connections.kubernetes} - {None}
+        conn_ids |= {region.connections.storage, region.connections.kubernetes, region.connections.serving} - {None}
     if catalogue.cost:
         sources = catalogue.cost.sources
         conn_ids |= {source.connection for source in (sources.aws, sources.gcp, sources.azure) if source}

@@ -1,16 +1,25 @@
-"""The quorum verdict, the Prometheus parsing and the utilisation reading of the health probes (the probes
-themselves run against real serving processes in tests/integration/test_failover_chaos.py)."""
+"""The quorum verdict, the Prometheus parsing, the utilisation reading and the bearer token of the health probes
+(the probes themselves run against real serving processes in tests/integration/test_failover_chaos.py; here
+httpx's MockTransport answers)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
 
 from include.catalogue import load_catalogue
 from include.errors import MetricsFormatError
-from include.health.probes import ProbeResult, decide, metric_samples, probe_endpoint, utilisation_from_metrics
+from include.health.probes import (
+    ProbeResult,
+    decide,
+    metric_samples,
+    probe_endpoint,
+    serving_tokens,
+    utilisation_from_metrics,
+)
 
 
 def probes(*outcomes: str) -> list[ProbeResult]:
@@ -79,18 +88,21 @@ def test_text_that_is_not_prometheus_is_refused_by_name(text):
         utilisation_from_metrics(text)
 
 
-def probe_answering(metrics: httpx.Response) -> ProbeResult:
-    """One probe of aws-us-west-2 whose /health and /ready answer 200 and whose /metrics answers ``metrics``."""
+def probe_answering(metrics: httpx.Response, token: str | None = None, seen: dict | None = None) -> ProbeResult:
+    """One probe of aws-us-west-2 whose /health and /ready answer 200 and whose /metrics answers ``metrics``;
+    ``seen`` collects the Authorization header each path was sent with."""
     catalogue = load_catalogue()
 
     def answer(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen[request.url.path] = request.headers.get("Authorization")
         if request.url.path == "/metrics":
             return metrics
         return httpx.Response(200, json={"ready": True})
 
     async def probe() -> ProbeResult:
         async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
-            return await probe_endpoint(client, catalogue, "probe-a", catalogue.region("aws-us-west-2"))
+            return await probe_endpoint(client, catalogue, "probe-a", catalogue.region("aws-us-west-2"), token)
 
     return asyncio.run(probe())
 
@@ -107,3 +119,30 @@ def test_a_probe_with_unreadable_metrics_is_judged_on_readiness_and_says_why():
     result = probe_answering(httpx.Response(200, text="<html>proxy error</html>"))
     assert result.outcome == "ok" and result.utilisation is None
     assert "utilisation unknown: /metrics is not Prometheus text (invalid metric name" in result.detail
+
+
+def test_the_token_goes_to_metrics_alone():
+    seen: dict = {}
+    labels = 'region="aws-us-west-2",model="m"'
+    text = f"mlp_serving_inflight_requests{{{labels}}} 1.0\nmlp_serving_capacity{{{labels}}} 32.0\n"
+    result = probe_answering(httpx.Response(200, text=text), token="probe-token-0123456789", seen=seen)
+    assert result.outcome == "ok" and result.utilisation == 1 / 32
+    assert seen == {"/health": None, "/ready": None, "/metrics": "Bearer probe-token-0123456789"}
+
+
+def test_metrics_refused_leaves_utilisation_unknown_and_says_why():
+    result = probe_answering(httpx.Response(401, json={"detail": "missing Authorization header"}))
+    assert result.outcome == "ok" and result.utilisation is None
+    assert result.detail.endswith("; utilisation unknown: /metrics answered 401")
+
+
+def test_tokens_come_from_each_regions_serving_connection(monkeypatch):
+    catalogue = load_catalogue()
+    aws, gcp, azure = catalogue.regions
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{aws.connections.serving.upper()}", json.dumps({"conn_type": "generic", "password": "t1"})
+    )
+    monkeypatch.delenv(f"AIRFLOW_CONN_{gcp.connections.serving.upper()}", raising=False)
+    without = azure.model_copy(update={"connections": azure.connections.model_copy(update={"serving": None})})
+    tokens = asyncio.run(serving_tokens([aws, gcp, without]))
+    assert tokens == {aws.name: "t1", gcp.name: None, azure.name: None}  # gcp's connection is not defined

@@ -1,11 +1,12 @@
 """Real serving regions on loopback behind fault proxies, and a driver of the health loop, for chaos tests.
 
 ``ChaosRegions`` releases a signed model in each emulated region's store (registered, signed, the rollout
-pointer moved to it), runs one real ``python -m include.serving`` process per region, trusting the release key,
-and puts a ``FaultProxy`` in front of each, so a test can kill a region, slow it, make it
-answer errors, flap it, or corrupt the model it serves. ``catalogue_for`` writes a catalogue whose serving
-endpoints are the proxies, with its own DNS record names and its own state database, so tests sharing one
-moto never see each other's records or states.
+pointer moved to it), runs one real ``python -m include.serving`` process per region, trusting the release key
+and accepting one bearer token (whose ``connections.serving`` connections it defines, as the local platform
+does, so the probes read ``/metrics``), and puts a ``FaultProxy`` in front of each, so a test can kill a
+region, slow it, make it answer errors, flap it, or corrupt the model it serves. ``catalogue_for`` writes a
+catalogue whose serving endpoints are the proxies, with its own DNS record names and its own state database,
+so tests sharing one moto never see each other's records or states.
 
 ``HealthLoop`` drives the same code the triggerer and failover_moves run, without a scheduler: the health watch
 (``watch_reports``: real asyncio, real HTTP probes, its DNS switches), ``moves_due``, and the listed moves through
@@ -31,10 +32,11 @@ import yaml
 from include.catalogue import REPO_ROOT, Catalogue, catalogue_path, load_catalogue
 from include.clouds.objectstore import store_for
 from include.replication.replicate import read_manifest
+from include.serving.auth import ensure_token_file
 from include.state.migrate import upgrade_state_db
 from localdev.demo import demo_model_files, release_keys, trusted_keys_dir
 from localdev.processes import free_port
-from localdev.serving import http_status
+from localdev.serving import http_status, serving_connection_env, token_file
 from tests.faults.proxy import FaultProxy
 from tests.integration.releases import catalogue_reporting_to, release
 
@@ -95,6 +97,8 @@ class ChaosRegions:
         self.base = load_catalogue()
         self.model = demo_model_files()
         key = release_keys(work_dir)
+        self.token_file = token_file(work_dir)
+        os.environ.update(serving_connection_env(self.base, ensure_token_file(self.token_file)))
         for region in self.base.regions:
             if read_manifest(store_for(region), CHAOS_MODEL, CHAOS_VERSION) is None:
                 release(region, CHAOS_MODEL, CHAOS_VERSION, self.model, key)
@@ -117,6 +121,7 @@ class ChaosRegions:
         served.process = subprocess.Popen(
             [sys.executable, "-m", "include.serving", "--region", name, "--model", CHAOS_MODEL]
             + ["--trusted-keys", str(trusted_keys_dir(self.work_dir)), "--port", str(served.port)]
+            + ["--token-file", str(self.token_file)]
             + ["--reload-interval", "0.5", "--verify-interval", "1"],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -19,6 +19,7 @@ from include.replication.manifest import manifest_key
 from include.replication.signing import SigningKey, generate_key_pair
 from include.serving.app import create_app
 from localdev.demo import demo_model_files, release_keys, trusted_keys_dir
+from tests.include.serving.tokens import token_file_in
 from tests.integration.releases import catalogue_reporting_to, release
 
 pytestmark = pytest.mark.integration
@@ -54,7 +55,9 @@ def model_files() -> dict[str, bytes]:
 
 
 def serving(catalogue, keys, model: str) -> TestClient:
-    return TestClient(create_app(catalogue, REGION, model, trusted_keys=keys["trusted"], verify_interval=0))
+    token_file, headers = token_file_in(keys["trusted"].parent)
+    app = create_app(catalogue, REGION, model, trusted_keys=keys["trusted"], token_file=token_file, verify_interval=0)
+    return TestClient(app, headers=headers)
 
 
 def test_serves_the_rolled_out_version(region, catalogue, keys, model_files):
@@ -170,6 +173,6 @@ def test_refuses_and_never_serves(region, catalogue, keys, model_files, make_bad
 
 def test_trusted_keys_must_be_given_as_a_directory_of_public_keys(catalogue, tmp_path):
     with pytest.raises(ValueError, match="is not a directory"):
-        create_app(catalogue, REGION, "any", trusted_keys=tmp_path / "missing")
+        create_app(catalogue, REGION, "any", trusted_keys=tmp_path / "missing", token_file=token_file_in(tmp_path)[0])
     with pytest.raises(ValueError, match="no trusted keys"):
-        create_app(catalogue, REGION, "any", trusted_keys=tmp_path)
+        create_app(catalogue, REGION, "any", trusted_keys=tmp_path, token_file=token_file_in(tmp_path.parent)[0])

@@ -25,8 +25,10 @@ from include.health.probes import metric_samples, utilisation_from_metrics
 from include.replication.rollout import pointer_key
 from include.replication.signing import sign_version
 from include.serving.app import create_app
+from include.serving.guard import Limits
 from localdev.demo import demo_model_files, release_keys, trusted_keys_dir
 from localdev.processes import free_port
+from tests.include.serving.tokens import token_file_in
 from tests.integration.releases import catalogue_reporting_to, release
 
 pytestmark = pytest.mark.integration
@@ -106,7 +108,11 @@ def model_files() -> dict[str, bytes]:
 
 
 def serving(catalogue, keys, model: str, **options) -> TestClient:
-    return TestClient(create_app(catalogue, REGION, model, trusted_keys=keys["trusted"], **{**FAST, **options}))
+    token_file, headers = token_file_in(keys["trusted"].parent)
+    app = create_app(
+        catalogue, REGION, model, trusted_keys=keys["trusted"], token_file=token_file, **{**FAST, **options}
+    )
+    return TestClient(app, headers=headers)
 
 
 def test_becomes_ready_once_a_version_is_rolled_out(region, catalogue, keys, model_files):
@@ -121,7 +127,8 @@ def test_becomes_ready_once_a_version_is_rolled_out(region, catalogue, keys, mod
 
 def test_follows_the_pointer_to_a_new_version_without_a_gap(region, catalogue, keys, model_files):
     release(region, "resilience-switch", "1", model_files, keys["release"])
-    with serving(catalogue, keys, "resilience-switch") as client:
+    unlimited = Limits(rate=1e6, burst=10**6)  # the client below predicts as fast as it can: no 429 wanted here
+    with serving(catalogue, keys, "resilience-switch", limits=unlimited) as client:
         assert client.get("/ready").json()["version"] == "1"
         answers, stop = [], threading.Event()
 
@@ -212,8 +219,11 @@ def test_reverification_reads_only_what_changed(region, catalogue, keys, model_f
     weights = os.urandom(4 * 2**20)
     manifest = release(region, "resilience-reads", "1", {**model_files, "weights.bin": weights}, keys["release"])
     store = CountingStore(store_for(region))
-    app = create_app(catalogue, REGION, "resilience-reads", trusted_keys=keys["trusted"], store=store, **FAST)
-    with TestClient(app) as client:
+    token_file, headers = token_file_in(keys["trusted"].parent)
+    app = create_app(
+        catalogue, REGION, "resilience-reads", trusted_keys=keys["trusted"], token_file=token_file, store=store, **FAST
+    )
+    with TestClient(app, headers=headers) as client:
         assert client.get("/ready").status_code == 200
         loaded = dict(store.bytes_read)
         assert loaded[manifest.key("weights.bin")] == len(weights)  # the load read every file once
@@ -266,9 +276,12 @@ def test_verification_can_be_disabled(region, catalogue, keys, model_files):
 
 
 def test_bad_settings_are_refused(catalogue, keys):
+    token_file, _ = token_file_in(keys["trusted"].parent)
     for settings in ({"reload_interval": 0}, {"verify_interval": -1}, {"capacity": 0}):
         with pytest.raises(ValueError):
-            create_app(catalogue, REGION, "resilience-any", trusted_keys=keys["trusted"], **settings)
+            create_app(
+                catalogue, REGION, "resilience-any", trusted_keys=keys["trusted"], token_file=token_file, **settings
+            )
 
 
 def test_serving_process_follows_the_pointer(region, keys, model_files, tmp_path):
@@ -277,12 +290,13 @@ def test_serving_process_follows_the_pointer(region, keys, model_files, tmp_path
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "include.serving", "--region", REGION, "--model", "resilience-process"]
     command += ["--trusted-keys", str(keys["trusted"]), "--port", str(port), "--reload-interval", "0.2"]
-    command += ["--verify-interval", "0.5", "--capacity", "8"]
+    token_file, headers = token_file_in(tmp_path)
+    command += ["--verify-interval", "0.5", "--capacity", "8", "--token-file", str(token_file)]
     log = tmp_path / "serving.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
     try:
-        with httpx.Client(base_url=base, timeout=2) as client:
+        with httpx.Client(base_url=base, timeout=2, headers=headers) as client:
 
             def status(path: str) -> int | None:
                 try:
@@ -306,7 +320,31 @@ def test_serving_process_follows_the_pointer(region, keys, model_files, tmp_path
 
 def test_serving_process_refuses_to_start_without_trusted_keys(tmp_path):
     command = [sys.executable, "-m", "include.serving", "--region", REGION, "--model", "any"]
+    command += ["--token-file", str(token_file_in(tmp_path / "tokens")[0])]
+    (tmp_path / "keys").mkdir()
     result = subprocess.run(
-        [*command, "--trusted-keys", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+        [*command, "--trusted-keys", str(tmp_path / "keys")], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and "no trusted keys (*.pub) in" in result.stderr
+
+
+def test_serving_process_refuses_to_start_without_a_token_file(keys, tmp_path):
+    """Safe by default: no token file, an empty one or a short token stops the process, saying which."""
+    command = [sys.executable, "-m", "include.serving", "--region", REGION, "--model", "any"]
+    command += ["--trusted-keys", str(keys["trusted"])]
+
+    def refusal(*extra: str) -> str:
+        result = subprocess.run([*command, *extra], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        return result.stderr
+
+    assert "the following arguments are required: --token-file" in refusal()
+    assert f"cannot read the token file {tmp_path / 'missing'}: No such file" in refusal(
+        "--token-file", str(tmp_path / "missing")
+    )
+    (tmp_path / "empty").write_text("\n\n")
+    assert "holds no token (one token a line)" in refusal("--token-file", str(tmp_path / "empty"))
+    (tmp_path / "short").write_text("a-long-enough-first-token-0123456789\nshort\n")
+    stderr = refusal("--token-file", str(tmp_path / "short"))
+    assert "line 2 of the token file" in stderr and "at least 16 characters" in stderr
+    assert "a-long-enough" not in stderr  # a token never appears in a message

@@ -136,10 +136,10 @@ def test_generated_catalogue_is_valid_and_carries_the_outputs(outputs):
     assert catalogue.region("aws-us-west-2").route53_latency_region == "us-west-2"
     assert catalogue.dns.model_dump() == CATALOGUE_DNS
     connections = {region.name: region.connections.model_dump() for region in catalogue.regions}
-    assert connections == {
-        "aws-us-west-2": {"storage": "aws_us_west_2", "kubernetes": "k8s_aws_us_west_2"},
-        "gcp-europe-west1": {"storage": "gcp_europe_west1", "kubernetes": None},
-        "azure-eastus": {"storage": "azure_eastus", "kubernetes": "k8s_azure_eastus"},
+    assert connections == {  # the serving token's connection is the base catalogue's: Terraform does not make it
+        "aws-us-west-2": {"storage": "aws_us_west_2", "kubernetes": "k8s_aws_us_west_2", "serving": None},
+        "gcp-europe-west1": {"storage": "gcp_europe_west1", "kubernetes": None, "serving": None},
+        "azure-eastus": {"storage": "azure_eastus", "kubernetes": "k8s_azure_eastus", "serving": None},
     }
 
 
@@ -161,6 +161,7 @@ def test_base_catalogue_supplies_what_terraform_does_not_know(outputs):
     assert data["dns"] == CATALOGUE_DNS, "dns comes from Terraform, not from the base"
     gcp = next(region for region in data["regions"] if region["name"] == "gcp-europe-west1")
     assert gcp["failover_strategy"] == "graceful"
+    assert gcp["connections"]["serving"] == "serving_gcp_europe_west1", "the serving token's connection too"
     assert gcp["bucket"] == "example-ml-models-europe-west1", "buckets come from Terraform"
     parse_catalogue(data)
 

@@ -80,10 +80,11 @@ def test_kubernetes_validate_strict_accepts_the_built_in_kinds(tmp_path):
 @needs_kubectl
 def test_serving_is_scraped_with_the_bearer_token_from_its_secret():
     monitor = one("ServiceMonitor", SERVING)
-    service = yaml.safe_load((REPO_ROOT / "k8s" / "base" / "service.yaml").read_text())
+    service = yaml.safe_load((REPO_ROOT / "k8s" / "base" / "service-metrics.yaml").read_text())
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     [endpoint] = monitor["spec"]["endpoints"]
     assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+    assert service["spec"]["type"] == "ClusterIP"  # /metrics is on no load balancer
     assert endpoint["path"] == "/metrics"
     assert endpoint["authorization"] == {"type": "Bearer", "credentials": {"name": "serving-token", "key": "token"}}
 

@@ -17,6 +17,7 @@ from include.replication.signing import SigningKey, generate_key_pair
 from include.serving.app import create_app
 from localdev.demo import demo_model_files
 from tests.include.serving.memory_store import MemoryStore
+from tests.include.serving.tokens import token_file_in
 
 REGION = "gcp-europe-west1"
 IRIS_SETOSA = [5.1, 3.5, 1.4, 0.2]
@@ -46,7 +47,11 @@ def released(model: str, files: dict[str, bytes], key: SigningKey) -> MemoryStor
 
 def serving_client(model: str, store: MemoryStore, trusted, **options) -> TestClient:
     options = {"verify_interval": 0, **options}
-    return TestClient(create_app(load_catalogue(), REGION, model, trusted_keys=trusted, store=store, **options))
+    token_file, headers = token_file_in(trusted.parent)
+    app = create_app(
+        load_catalogue(), REGION, model, trusted_keys=trusted, token_file=token_file, store=store, **options
+    )
+    return TestClient(app, headers=headers)
 
 
 def samples_named(text: str, name: str) -> list:
