@@ -9,12 +9,11 @@ from fastapi.testclient import TestClient
 
 from include.catalogue import load_catalogue
 from include.health.probes import metric_samples
-from include.replication.signing import SigningKey, generate_key_pair
 from include.serving import auth
 from include.serving.app import create_app
 from include.serving.auth import BearerTokens, TokenFileError, ensure_token_file, read_tokens
 from include.serving.guard import Limits, RateLimiter
-from localdev.demo import demo_model_files
+from localdev.demo import demo_model_files, release_keys, trusted_keys_dir
 from tests.include.serving.memory_store import MemoryStore
 
 REGION = "gcp-europe-west1"
@@ -28,13 +27,10 @@ ROTATED = "second-token-0123456789abcdef"
 def released(tmp_path_factory) -> tuple[MemoryStore, object]:
     """A store holding a signed version of the demo model, and the trusted-keys directory."""
     directory = tmp_path_factory.mktemp("keys")
-    private_path, public_path = generate_key_pair(directory / "release", "release-1")
-    trusted = directory / "trusted"
-    trusted.mkdir()
-    (trusted / "release-1.pub").write_bytes(public_path.read_bytes())
+    key = release_keys(directory)
     store = MemoryStore(load_catalogue().region(REGION))
-    store.release(MODEL, "1", demo_model_files(), SigningKey.from_file(private_path))
-    return store, trusted
+    store.release(MODEL, "1", demo_model_files(), key)
+    return store, trusted_keys_dir(directory)
 
 
 def serving(released, tmp_path, token_text: str = TOKEN + "\n", base_url: str = "http://testserver", **options):
