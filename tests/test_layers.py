@@ -23,6 +23,7 @@ DOMAIN = (
     "include.alerts",
     "include.wiring",
     "include.monitoring",
+    "include.html_templates",
 )
 CLOUD_ACCESS = ("include.clouds", "include.state")
 FOUNDATION = ("include.catalogue", "include.errors")

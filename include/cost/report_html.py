@@ -11,9 +11,10 @@ import math
 from datetime import date
 from functools import cache
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 
 from include.cost.focus import PROVIDER_NAMES
+from include.html_templates import template_environment
 
 TOP_SERVICES = 10
 PROVIDER_COLOURS = {"aws": "#ff9900", "gcp": "#34a853", "azure": "#0078d4"}
@@ -37,6 +38,11 @@ def short_money(value: float, currency: str) -> str:
     if abs(value) >= 1000:
         return f"{symbol}{value / 1000:,.1f}k"
     return f"{symbol}{value:,.0f}"
+
+
+def provider_label(provider: str | None) -> str | None:
+    """A provider's name as FOCUS writes it (``gcp`` -> ``Google Cloud``); any other value as it is."""
+    return PROVIDER_NAMES.get(provider, provider)
 
 
 def percent(value: float | None) -> str:
@@ -64,23 +70,18 @@ def render_html(report: dict) -> str:
 
 @cache
 def _environment() -> Environment:
-    environment = Environment(
-        loader=PackageLoader("include.cost", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return template_environment(
+        "include.cost",
+        {
+            "money": money,
+            "short_money": short_money,
+            "percent": percent,
+            "provider_label": provider_label,
+            "colour": lambda provider: PROVIDER_COLOURS.get(provider, NO_PROVIDER_COLOUR),
+            "sparkline": sparkline,
+            "coord": lambda value: f"{value:.1f}",  # SVG coordinates to a tenth of a unit
+        },
     )
-    environment.filters.update(
-        money=money,
-        short_money=short_money,
-        percent=percent,
-        provider_label=lambda provider: PROVIDER_NAMES.get(provider, provider),
-        colour=lambda provider: PROVIDER_COLOURS.get(provider, NO_PROVIDER_COLOUR),
-        sparkline=sparkline,
-        coord=lambda value: f"{value:.1f}",  # SVG coordinates to a tenth of a unit
-    )
-    return environment
 
 
 def _nice_ceiling(value: float) -> float:

@@ -83,7 +83,7 @@ def check_failover_and_failback(client: AirflowClient, env: dict[str, str], stat
     status = failover_status(env, state)
     assert {name: r["state"] for name, r in status["regions"].items()} == dict.fromkeys(status["regions"], "HEALTHY")
     assert set(status["dns"]["weights"].values()) == {100}
-    killed_at = time.monotonic()
+    killed_at, killed_at_wall = time.monotonic(), time.time()
     assert localdev(env, "region-down", region).returncode == 0
     wait_for(
         lambda: failover_status(env, state)["dns"]["weights"][region] == 0,
@@ -119,7 +119,16 @@ def check_failover_and_failback(client: AirflowClient, env: dict[str, str], stat
     )
     print(f"{topology}: {region} back -> failed back in {time.monotonic() - returned_at:.1f} s")
     assert set(status["dns"]["weights"].values()) == {100} and region in status["dns"]["latency_regions"]
-    path = [(t["from_state"], t["to_state"]) for t in status["transitions"] if t["region"] == region]
+    # A loaded machine can make a healthy region's probe slow for a round before the kill: a DEGRADED blip that
+    # the machine rightly undoes. The path under test is the one the kill started.
+    earlier = [t for t in status["transitions"] if t["region"] == region and t["at"] < killed_at_wall]
+    for blip in earlier:
+        print(f"{topology}: before the kill {region} went {blip['from_state']} -> {blip['to_state']}: {blip['reason']}")
+    path = [
+        (t["from_state"], t["to_state"])
+        for t in status["transitions"]
+        if t["region"] == region and t["at"] >= killed_at_wall
+    ]
     assert path == [
         ("HEALTHY", "DEGRADED"),
         ("DEGRADED", "UNHEALTHY"),

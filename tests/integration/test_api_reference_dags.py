@@ -10,30 +10,19 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from include.airflow.api_reference import example_path, load_examples
 from include.catalogue import DEFAULT_CATALOGUE
-from localdev.airflow_local import (
-    ADMIN_USER,
-    AirflowSettings,
-    airflow_env,
-    component_commands,
-    health,
-    local_secrets,
-    prepare_database,
-)
+from localdev.airflow_local import ADMIN_USER, local_secrets
 from localdev.api import AirflowClient
-from localdev.processes import ProcessTable, free_port
+from tests.integration.api_server import api_server_alone
 
 pytestmark = pytest.mark.integration
 
@@ -65,33 +54,18 @@ def expired_token(token: str, secret: str) -> str:
 def api_server(tmp_path_factory) -> Iterator[ApiServer]:
     """``airflow api-server`` on a free loopback port, its DAGs serialised; the tokens of each kind of caller."""
     state = tmp_path_factory.mktemp("api-reference")
-    settings = AirflowSettings(state_dir=state, api_port=free_port())
-    env = airflow_env(settings, {}, DEFAULT_CATALOGUE)
-    env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = f"{ADMIN_USER}:admin,{VIEWER_USER}:viewer"
-    passwords = {ADMIN_USER: local_secrets(state)["admin_password"], VIEWER_USER: "viewer-test-password"}
-    Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).write_text(json.dumps(passwords))
-    prepare_database(settings, env)
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "dags", "reserialize"], env=env, check=True, capture_output=True, timeout=120)
-    table = ProcessTable(state / "run", state / "logs")
-    table.start("airflow-api-server", component_commands(settings)["airflow-api-server"], env=env, cwd=settings.home)
-    try:
-        table.wait_until(
-            ["airflow-api-server"],
-            lambda: health(settings.api_url)["metadatabase"]["status"] == "healthy",
-            timeout=90,
-            what="the Airflow API server",
+    users = {VIEWER_USER: ("viewer", "viewer-test-password")}
+    with api_server_alone(state, {}, DEFAULT_CATALOGUE, users) as settings:
+        admin = AirflowClient(settings.api_url, ADMIN_USER, local_secrets(state)["admin_password"]).token
+        yield ApiServer(
+            settings.api_url,
+            {
+                "admin": admin,
+                "viewer": AirflowClient(settings.api_url, VIEWER_USER, users[VIEWER_USER][1]).token,
+                "expired": expired_token(admin, local_secrets(state)["jwt_secret"]),
+                None: None,
+            },
         )
-        admin = AirflowClient(settings.api_url, ADMIN_USER, passwords[ADMIN_USER]).token
-        tokens = {
-            "admin": admin,
-            "viewer": AirflowClient(settings.api_url, VIEWER_USER, passwords[VIEWER_USER]).token,
-            "expired": expired_token(admin, local_secrets(state)["jwt_secret"]),
-            None: None,
-        }
-        yield ApiServer(settings.api_url, tokens)
-    finally:
-        table.stop_all()
 
 
 def send(server: ApiServer, example: dict) -> tuple[int, object]:

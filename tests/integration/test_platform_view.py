@@ -37,16 +37,7 @@ from include.failover.store import FailoverStore
 from include.replication.manifest import Manifest, ModelFile
 from include.replication.rollout import promote
 from include.replication.status import StatusStore
-from localdev.airflow_local import (
-    ADMIN_USER,
-    AirflowSettings,
-    airflow_env,
-    component_commands,
-    health,
-    local_secrets,
-    prepare_database,
-)
-from localdev.processes import ProcessTable, free_port
+from localdev.airflow_local import ADMIN_USER, local_secrets
 from localdev.provision import provision
 from tests.include.airflow.test_platform_view import (
     AWS,
@@ -59,6 +50,7 @@ from tests.include.airflow.test_platform_view import (
     seed_failover,
     seed_replication,
 )
+from tests.integration.api_server import api_server_alone
 from tests.integration.dns_zone import catalogue_in_fresh_zone
 
 pytestmark = pytest.mark.integration
@@ -181,29 +173,6 @@ def seed_clouds(catalogue, now: datetime) -> None:
     store.put_bytes(report_key(catalogue.cost.prefix, day, "html"), render_html(report).encode())
 
 
-@contextmanager
-def api_server(tmp_path: Path, connections: dict[str, str], catalogue_path: Path) -> Generator[AirflowSettings]:
-    """Airflow's API server alone on a free loopback port, its metadata database migrated and the DAGs
-    serialised into it (``airflow dags reserialize``), so that runs can be made through the REST API."""
-    settings = AirflowSettings(state_dir=tmp_path / "platform", api_port=free_port())
-    env = airflow_env(settings, connections, catalogue_path)
-    table = ProcessTable(settings.state_dir / "run", settings.state_dir / "logs")
-    try:
-        prepare_database(settings, env)
-        airflow = component_commands(settings)["airflow-api-server"][0]
-        subprocess.run([airflow, "dags", "reserialize"], env=env, check=True, capture_output=True, timeout=120)
-        table.start("airflow-api-server", component_commands(settings)["airflow-api-server"], env, settings.home)
-        table.wait_until(
-            ["airflow-api-server"],
-            lambda: health(settings.api_url)["metadatabase"]["status"] == "healthy",
-            timeout=90,
-            what="the Airflow API server",
-        )
-        yield settings
-    finally:
-        table.stop_all()
-
-
 def make_run(api: httpx.Client, dag_id: str, state: str, run_after: datetime) -> str:
     """A run of ``dag_id`` made through the REST API and set to ``state`` (no scheduler runs here)."""
     created = api.post(
@@ -232,7 +201,7 @@ def test_platform_view_behind_the_login_and_inside_the_airflow_ui(local_clouds, 
     seed_failover(FailoverStore.from_connection(STATE_CONN), now.timestamp())
     seed_clouds(catalogue, now)
 
-    with api_server(tmp_path, local_clouds.connections | state, catalogue_path) as settings:
+    with api_server_alone(tmp_path / "platform", local_clouds.connections | state, catalogue_path) as settings:
         password = local_secrets(settings.state_dir)["admin_password"]
         login = httpx.post(f"{settings.api_url}/auth/token", json={"username": ADMIN_USER, "password": password})
         token = login.raise_for_status().json()["access_token"]

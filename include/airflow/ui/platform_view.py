@@ -404,27 +404,20 @@ def live_summary(user: Any) -> dict[str, Any]:
 
 @functools.cache
 def _templates():
-    from jinja2 import Environment, PackageLoader, StrictUndefined
+    from include.cost.report_html import money, percent, provider_label
+    from include.html_templates import template_environment
 
-    from include.cost.focus import PROVIDER_NAMES
-    from include.cost.report_html import money, percent
-
-    environment = Environment(
-        loader=PackageLoader("include.airflow.ui", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return template_environment(
+        "include.airflow.ui",
+        {
+            "money": money,
+            "percent": percent,
+            "provider_label": provider_label,
+            "ui": lambda path: "../" + path,  # the page is at <UI base>/platform/
+            "when": when,
+            "seconds": lambda value: f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min",
+        },
     )
-    environment.filters.update(
-        money=money,
-        percent=percent,
-        provider_label=lambda provider: PROVIDER_NAMES.get(provider, provider),
-        ui=lambda path: "../" + path,  # the page is at <UI base>/platform/
-        when=when,
-        seconds=lambda value: f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min",
-    )
-    return environment
 
 
 def when(value: str | None) -> str:
