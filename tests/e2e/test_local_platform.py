@@ -121,14 +121,10 @@ def check_failover_and_failback(client: AirflowClient, env: dict[str, str], stat
     assert set(status["dns"]["weights"].values()) == {100} and region in status["dns"]["latency_regions"]
     # A loaded machine can make a healthy region's probe slow for a round before the kill: a DEGRADED blip that
     # the machine rightly undoes. The path under test is the one the kill started.
-    earlier = [t for t in status["transitions"] if t["region"] == region and t["at"] < killed_at_wall]
-    for blip in earlier:
+    transitions = [t for t in status["transitions"] if t["region"] == region]
+    for blip in (t for t in transitions if t["at"] < killed_at_wall):
         print(f"{topology}: before the kill {region} went {blip['from_state']} -> {blip['to_state']}: {blip['reason']}")
-    path = [
-        (t["from_state"], t["to_state"])
-        for t in status["transitions"]
-        if t["region"] == region and t["at"] >= killed_at_wall
-    ]
+    path = [(t["from_state"], t["to_state"]) for t in transitions if t["at"] >= killed_at_wall]
     assert path == [
         ("HEALTHY", "DEGRADED"),
         ("DEGRADED", "UNHEALTHY"),
